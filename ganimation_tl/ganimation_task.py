@@ -1,0 +1,141 @@
+"""``train.py --model=ganimation``: flags -> config -> data -> model -> trainer.
+
+Registers the ``ganimation`` entry of :mod:`ganimation_tl.registry`. The flag names equal the
+fields of :class:`ganimation_tl.model.GANimationConfig`; a flag left unset keeps the config default
+(see ``configs/ganimation.cfg`` for every default and its source).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Dict
+
+from absl import flags, logging
+
+from ganimation_tl import registry
+from ganimation_tl.errors import InputError
+from ganimation_tl.flag_utils import config_from_flags, define_once
+
+ARCHITECTURE_FIELDS = ("image_size", "num_aus", "g_conv_dim", "g_repeat_num", "d_conv_dim", "d_repeat_num")
+
+_CONFIG_HELP = {
+    "image_size": ("integer", "Side of the square face crops fed to the networks (paper: 128)."),
+    "g_conv_dim": ("integer", "Generator first-layer channels (paper: 64)."),
+    "g_repeat_num": ("integer", "Generator residual blocks (paper: 6)."),
+    "d_conv_dim": ("integer", "Critic first-layer channels (paper: 64)."),
+    "d_repeat_num": ("integer", "Critic stride-2 convolutions (paper: 6; image_size must be a multiple of 2**N)."),
+    "lambda_adv": ("float", "Weight of the WGAN terms (official lambda_D_img: 1)."),
+    "lambda_au": ("float", "AU regression weight on a plain mean (160 = official 4000 at batch 25)."),
+    "lambda_gp": ("float", "Gradient-penalty weight (10)."),
+    "lambda_cycle": ("float", "Cycle-consistency weight (10)."),
+    "lambda_attention": ("float", "Attention-mask mean weight (official lambda_mask: 0.1)."),
+    "lambda_tv": ("float", "Attention total-variation weight (official lambda_mask_smooth: 1e-5)."),
+    "learning_rate_g": ("float", "Generator Adam learning rate (1e-4)."),
+    "learning_rate_d": ("float", "Critic Adam learning rate (1e-4)."),
+    "beta1": ("float", "Adam beta1 (0.5)."),
+    "beta2": ("float", "Adam beta2 (0.999)."),
+    "n_critic": ("integer", "Critic steps per generator step (5)."),
+    "batch_size": ("integer", "Batch size (25)."),
+    "epochs": ("integer", "Epochs (30)."),
+    "decay_epochs": ("integer", "Final epochs over which the learning rate decays linearly to 0 (10)."),
+    "target_noise": ("float", "Half-width of the uniform noise added to target AUs (0.1)."),
+    "seed": ("integer", "Seed for weights, shuffling and target AUs (0)."),
+}
+
+
+def define_flags(flag_values=flags.FLAGS) -> None:
+    """Define GANimation's flags (config fields, data and trainer options); idempotent."""
+    for name, (kind, text) in _CONFIG_HELP.items():
+        define_once(kind, name, None, text + " Unset: the config default.", flag_values)
+    define_once("string", "workdir", None, "Run folder (checkpoints, TensorBoard, samples). "
+                "Default: runs/<model>. Re-running with the same workdir resumes.", flag_values)
+    define_once("string", "au_csv", None, "AU labels: a CSV with a `file` column and OpenFace AUxx_r columns "
+                "(0..5), or a folder of per-image OpenFace CSVs. Unset: generated synthetic faces.", flag_values)
+    define_once("string", "image_dir", None, "Folder of the images named in --au_csv "
+                "(default: <csv folder>/imgs if it exists, else the CSV's folder).", flag_values)
+    define_once("float", "min_confidence", 0.0, "Skip OpenFace rows whose confidence is below this.", flag_values)
+    define_once("integer", "max_steps", None, "Stop after this many iterations in total (default: all epochs).",
+                flag_values)
+    define_once("integer", "log_every", 10, "Iterations between log lines and scalar summaries.", flag_values)
+    define_once("integer", "image_every", 100, "Iterations between sample grids (0: never).", flag_values)
+    define_once("integer", "checkpoint_every", 500, "Iterations between checkpoints (also at the end).",
+                flag_values)
+    define_once("integer", "keep_checkpoints", 3, "Checkpoints to keep.", flag_values)
+    define_once("integer", "attention_patience", 50,
+                "Warn when mean attention stays above 0.95 or below 0.05 for this many generator steps.", flag_values)
+
+
+def check_workdir_config(workdir: str, config) -> None:
+    """Refuse to resume a workdir trained with another architecture (names the differing fields).
+
+    Raises:
+        InputError: ``<workdir>/config.json`` is unreadable or its architecture differs.
+    """
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        return
+    try:
+        with open(path, encoding="utf-8") as f:
+            saved = json.load(f).get("config", {})
+    except (OSError, ValueError) as error:
+        raise InputError("cannot read %s: %s" % (path, error))
+    current = dataclasses.asdict(config)
+    diffs = ["%s=%s (this run: %s)" % (k, saved[k], current[k]) for k in ARCHITECTURE_FIELDS
+             if k in saved and saved[k] != current[k]]
+    if diffs:
+        raise InputError("workdir %s was trained with %s; use another --workdir or the same settings"
+                         % (workdir, ", ".join(diffs)))
+
+
+def train(flag_values=flags.FLAGS) -> Dict[str, float]:
+    """Train GANimation from parsed flags; returns the last logged metrics."""
+    # Imported here so `train.py --help` and flag errors stay fast.
+    from ganimation_tl.au_data import load_au_table
+    from ganimation_tl.input_pipeline import make_dataset, steps_per_epoch
+    from ganimation_tl.model import GANimation, GANimationConfig
+    from ganimation_tl.trainer import Trainer, TrainerOptions, write_json_atomic
+
+    try:
+        config = config_from_flags(GANimationConfig, flag_values)
+    except ValueError as error:
+        raise InputError("invalid GANimation settings: %s" % error)
+    workdir = flag_values.workdir or os.path.join("runs", "ganimation")
+    for name in ("max_steps", "log_every", "checkpoint_every", "keep_checkpoints"):
+        value = flag_values[name].value
+        if value is not None and value <= 0:
+            raise InputError("--%s must be positive, got %d" % (name, value))
+    if flag_values.au_csv is None:
+        raise InputError("no --au_csv given; pass a CSV of OpenFace AUs (see README)")
+    table = load_au_table(flag_values.au_csv, flag_values.image_dir, min_confidence=flag_values.min_confidence)
+    files, aus, source = list(table.files), table.aus, table.source
+    for message in table.skipped:
+        logging.warning("skipped: %s", message)
+
+    steps = steps_per_epoch(len(files), config.batch_size)
+    check_workdir_config(workdir, config)
+    os.makedirs(workdir, exist_ok=True)
+    write_json_atomic(os.path.join(workdir, "config.json"), {
+        "model": "ganimation", "config": dataclasses.asdict(config), "data": source, "num_faces": len(files)})
+
+    def dataset_for(epoch: int, skip_batches: int):
+        return make_dataset(files, aus, image_size=config.image_size, batch_size=config.batch_size,
+                            seed=config.seed, epoch=epoch, skip_batches=skip_batches,
+                            target_noise=config.target_noise)
+
+    model = GANimation(config, attention_patience=flag_values.attention_patience)
+    options = TrainerOptions(workdir=workdir, epochs=config.epochs, steps_per_epoch=steps,
+                             max_steps=flag_values.max_steps, log_every=flag_values.log_every,
+                             image_every=flag_values.image_every, checkpoint_every=flag_values.checkpoint_every,
+                             keep_checkpoints=flag_values.keep_checkpoints)
+    logging.info("GANimation on %d faces from %s; %d steps per epoch, %d steps in this run; workdir %s",
+                         len(files), source, steps, options.total_steps, workdir)
+    return Trainer(model, dataset_for, options).run()
+
+
+registry.register(registry.ModelEntry(
+    name="ganimation",
+    summary="GANimation (Pumarola et al., ECCV 2018): AU-conditioned facial expression editing",
+    define_flags=define_flags,
+    train=train,
+))

@@ -1,0 +1,259 @@
+"""The GANimation model: hyper-parameters, networks, optimizers and the two training steps.
+
+Source: Pumarola et al., "GANimation", ECCV 2018, sections 4-5; defaults as in
+``../shared/docs/ganimation.md`` (official code and course slides). The training loop that calls
+these steps (schedule, checkpoints, summaries) is ``ganimation_tl.trainer``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Dict, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from ganimation_tl import losses
+from ganimation_tl.aus import NUM_AUS
+from ganimation_tl.networks import build_critic, build_generator, compose, critic_output_size
+
+__all__ = ["GANimationConfig", "GANimation", "learning_rate_at"]
+
+
+@dataclasses.dataclass(frozen=True)
+class GANimationConfig:
+    """GANimation hyper-parameters (all defaults from the paper / official code unless noted).
+
+    Attributes:
+        image_size: H = W of the face crops (128).
+        num_aus: conditioning AUs (17 OpenFace intensities, in [0, 1]).
+        g_conv_dim: generator's first-layer channels (64). g_repeat_num: residual blocks (6).
+        d_conv_dim: critic's first-layer channels (64). d_repeat_num: stride-2 convs (6; the critic
+            map is image_size / 2**d_repeat_num pixels wide).
+        lambda_adv: weight of the WGAN terms (lambda_D_img = 1).
+        lambda_au: AU regression weight on a plain mean over batch and AUs: 160, which equals the
+            official 4000 (whose MSE is divided once more by the batch size) at batch 25.
+        lambda_gp: gradient-penalty weight (10).
+        lambda_cycle: cycle (identity) loss weight (10).
+        lambda_attention: attention-mean weight (lambda_mask = 0.1).
+        lambda_tv: attention total-variation weight (lambda_mask_smooth = 1e-5, on a sum).
+        learning_rate_g / learning_rate_d: Adam rates (1e-4). beta1 (0.5), beta2 (0.999).
+        n_critic: critic steps per generator step (5).
+        batch_size: 25. epochs: 30. decay_epochs: the rate decays linearly to 0 over the last 10.
+        target_noise: half-width of the U(-a, a) noise added to the target AUs (0.1).
+        seed: seed for weight initialisation and data shuffling.
+    """
+
+    image_size: int = 128
+    num_aus: int = NUM_AUS
+    g_conv_dim: int = 64
+    g_repeat_num: int = 6
+    d_conv_dim: int = 64
+    d_repeat_num: int = 6
+    lambda_adv: float = 1.0
+    lambda_au: float = 160.0
+    lambda_gp: float = 10.0
+    lambda_cycle: float = 10.0
+    lambda_attention: float = 0.1
+    lambda_tv: float = 1e-5
+    learning_rate_g: float = 1e-4
+    learning_rate_d: float = 1e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    n_critic: int = 5
+    batch_size: int = 25
+    epochs: int = 30
+    decay_epochs: int = 10
+    target_noise: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.image_size % 4:
+            raise ValueError("image_size must be a multiple of 4, got %d" % self.image_size)
+        critic_output_size(self.image_size, self.d_repeat_num)
+        for name in ("num_aus", "g_conv_dim", "d_conv_dim", "d_repeat_num", "n_critic", "batch_size", "epochs"):
+            if getattr(self, name) <= 0:
+                raise ValueError("%s must be positive, got %r" % (name, getattr(self, name)))
+        if not 0 <= self.decay_epochs <= self.epochs:
+            raise ValueError("decay_epochs must be in [0, epochs], got %r" % self.decay_epochs)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "GANimationConfig":
+        """Build from a dict, ignoring unknown keys (configs written by later versions still load)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
+def learning_rate_at(base_rate: float, epoch: float, epochs: int, decay_epochs: int) -> float:
+    """Learning rate at a (fractional) epoch: ``base_rate`` until ``epochs - decay_epochs``, then a
+    linear decay reaching 0 at ``epochs`` (paper section 5; the slides decay per whole epoch to 1e-5).
+    """
+    if decay_epochs <= 0:
+        return float(base_rate)
+    start = epochs - decay_epochs
+    if epoch <= start:
+        return float(base_rate)
+    return float(base_rate) * max(0.0, (epochs - epoch) / decay_epochs)
+
+
+class AttentionMonitor:
+    """Warns when the mean attention mask stays above ``high`` or below ``low`` for ``patience``
+    consecutive generator steps.
+
+    A mask near 1 means the generator copies its input and edits nothing, the failure GANimation
+    users report most (official issue tracker); near 0 means it repaints the whole face. The
+    author's advice is to keep mean(A) near 0.5 by tuning only lambda_attention (lambda_mask).
+    """
+
+    def __init__(self, low: float = 0.05, high: float = 0.95, patience: int = 50):
+        self.low, self.high, self.patience = low, high, max(1, int(patience))
+        self.count = 0
+        self.side = None
+
+    def update(self, mean_attention: float, step: int) -> Optional[str]:
+        side = "high" if mean_attention > self.high else "low" if mean_attention < self.low else None
+        self.count = self.count + 1 if side is not None and side == self.side else (1 if side else 0)
+        self.side = side
+        if side is None or self.count % self.patience:
+            return None
+        if side == "high":
+            return ("attention mask saturated: mean attention %.3f > %.2f for %d generator steps (step %d); "
+                    "the generator is copying its input and edits nothing. Usual causes: wrong or inconsistent "
+                    "AU labels; else lower --lambda_attention." % (mean_attention, self.high, self.count, step))
+        return ("attention mask collapsed: mean attention %.3f < %.2f for %d generator steps (step %d); the "
+                "generator repaints the whole face. Raise --lambda_attention."
+                % (mean_attention, self.low, self.count, step))
+
+
+class GANimation:
+    """Generator, critic and their Adam optimizers, with ``critic_step`` / ``generator_step``.
+
+    Both steps take ``real_images`` float32 ``[B, H, W, 3]`` in [-1, 1] (NHWC, RGB),
+    ``source_aus`` (y_o) float32 ``[B, 17]`` in [0, 1] and ``target_aus`` (y_f) float32 ``[B, 17]``,
+    and return a dict of scalar losses. The trainer calls one generator step after every
+    ``n_critic`` critic steps (:meth:`train_step`).
+
+    Source: paper section 4.2 (losses), section 5 (optimisation).
+    """
+
+    def __init__(self, config: GANimationConfig, attention_patience: int = 50):
+        self.config = config
+        self.attention_monitor = AttentionMonitor(patience=attention_patience)
+        tf.random.set_seed(config.seed)
+        self.generator = build_generator(config.image_size, config.num_aus, config.g_conv_dim,
+                                         config.g_repeat_num, name="G")
+        self.critic = build_critic(config.image_size, config.num_aus, config.d_conv_dim,
+                                   config.d_repeat_num, name="D")
+        self.generator.train()
+        self.critic.train()
+        self.g_optimizer = tf.keras.optimizers.Adam(config.learning_rate_g, beta_1=config.beta1,
+                                                    beta_2=config.beta2)
+        self.d_optimizer = tf.keras.optimizers.Adam(config.learning_rate_d, beta_1=config.beta1,
+                                                    beta_2=config.beta2)
+        # Keras 3 creates slots lazily; building them now avoids a retrace inside tf.function.
+        self.g_optimizer.build(self.generator.trainable_weights)
+        self.d_optimizer.build(self.critic.trainable_weights)
+        self.critic_step = tf.function(self._critic_step)
+        self.generator_step = tf.function(self._generator_step)
+        self.edit = tf.function(self._edit)
+        self.estimate_aus = tf.function(self._estimate_aus)
+
+    # ------------------------------------------------------------------ inference
+    def _edit(self, images, target_aus):
+        color_mask, attention_mask = self.generator([images, target_aus])
+        return compose(images, color_mask, attention_mask), attention_mask, color_mask
+
+    def _estimate_aus(self, images):
+        return self.critic(images)[1]
+
+    # ------------------------------------------------------------------ training steps
+    def _critic_step(self, real_images, source_aus, target_aus):
+        c = self.config
+        fake_images, _, _ = self._edit(real_images, target_aus)
+        fake_images = tf.stop_gradient(fake_images)
+        with tf.GradientTape() as tape:
+            real_map, real_aus_pred = self.critic(real_images)
+            fake_map, _ = self.critic(fake_images)
+            adversarial = losses.wgan_critic_loss(real_map, fake_map)
+            au = losses.au_regression_loss(real_aus_pred, source_aus)
+            gp = losses.gradient_penalty(lambda x: self.critic(x)[0], real_images, fake_images)
+            total = c.lambda_adv * adversarial + c.lambda_au * au + c.lambda_gp * gp
+        grads = tape.gradient(total, self.critic.trainable_weights)
+        self.d_optimizer.apply_gradients(zip(grads, self.critic.trainable_weights))
+        return {
+            "critic/total": total, "critic/adversarial": adversarial, "critic/au": au,
+            "critic/gradient_penalty": gp,
+            "critic/au_mae": tf.reduce_mean(tf.abs(real_aus_pred - source_aus)),
+        }
+
+    def _generator_step(self, real_images, source_aus, target_aus):
+        c = self.config
+        with tf.GradientTape() as tape:
+            fake_images, fake_attention, _ = self._edit(real_images, target_aus)
+            fake_map, fake_aus_pred = self.critic(fake_images)
+            reconstructed, rec_attention, _ = self._edit(fake_images, source_aus)
+            adversarial = losses.wgan_generator_loss(fake_map)
+            au = losses.au_regression_loss(fake_aus_pred, target_aus)
+            cycle = losses.cycle_loss(reconstructed, real_images)
+            attention = losses.attention_mean_loss(fake_attention) + losses.attention_mean_loss(rec_attention)
+            tv = losses.total_variation_loss(fake_attention) + losses.total_variation_loss(rec_attention)
+            total = (c.lambda_adv * adversarial + c.lambda_au * au + c.lambda_cycle * cycle
+                     + c.lambda_attention * attention + c.lambda_tv * tv)
+        grads = tape.gradient(total, self.generator.trainable_weights)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))
+        return {
+            "generator/total": total, "generator/adversarial": adversarial, "generator/au": au,
+            "generator/cycle": cycle, "generator/attention": attention, "generator/attention_tv": tv,
+            "generator/mean_attention": tf.reduce_mean(fake_attention),
+        }
+
+    # ------------------------------------------------------------------ trainer interface
+    def trackables(self) -> Dict[str, object]:
+        """What a checkpoint holds: both networks' variables (``all_weights``) and both optimizers."""
+        return {
+            "generator_weights": list(self.generator.all_weights),
+            "critic_weights": list(self.critic.all_weights),
+            "generator_optimizer": self.g_optimizer,
+            "critic_optimizer": self.d_optimizer,
+        }
+
+    def set_learning_rate_epoch(self, epoch: float) -> Dict[str, float]:
+        """Set both optimizers' rates for a fractional epoch (see :func:`learning_rate_at`)."""
+        c = self.config
+        lr_g = learning_rate_at(c.learning_rate_g, epoch, c.epochs, c.decay_epochs)
+        lr_d = learning_rate_at(c.learning_rate_d, epoch, c.epochs, c.decay_epochs)
+        self.g_optimizer.learning_rate.assign(lr_g)
+        self.d_optimizer.learning_rate.assign(lr_d)
+        return {"generator/learning_rate": lr_g, "critic/learning_rate": lr_d}
+
+    def train_step(self, batch: Dict[str, tf.Tensor], step: int) -> Dict[str, tf.Tensor]:
+        """One iteration: a critic step, plus a generator step when ``step % n_critic == 0``.
+
+        Args:
+            batch: ``images`` [B,H,W,3] in [-1,1], ``aus`` [B,17] and ``target_aus`` [B,17] in [0,1].
+            step: 0-based iteration number (the trainer's step counter before this step).
+        """
+        metrics = dict(self.critic_step(batch["images"], batch["aus"], batch["target_aus"]))
+        if step % self.config.n_critic == 0:
+            metrics.update(self.generator_step(batch["images"], batch["aus"], batch["target_aus"]))
+        return metrics
+
+    def check_health(self, metrics: Dict[str, float], step: int) -> Optional[str]:
+        """A warning when the attention mask has saturated for many generator steps (see
+        :class:`AttentionMonitor`), else None."""
+        if "generator/mean_attention" not in metrics:
+            return None
+        return self.attention_monitor.update(metrics["generator/mean_attention"], step)
+
+    def sample_grid(self, batch: Dict[str, tf.Tensor], max_rows: int = 4) -> np.ndarray:
+        """Rows of ``input | edited | attention | colour | reconstruction`` as uint8 ``[R*H, 5*W, 3]``."""
+        images = batch["images"][:max_rows]
+        edited, attention, color = self.edit(images, batch["target_aus"][:max_rows])
+        reconstructed, _, _ = self.edit(edited, batch["aus"][:max_rows])
+        attention_rgb = tf.tile(attention * 2.0 - 1.0, [1, 1, 1, 3])
+        panels = tf.concat([images, edited, attention_rgb, color, reconstructed], axis=2)  # [R,H,5W,3]
+        grid = tf.reshape(panels, [-1, panels.shape[2], 3])
+        return np.clip((grid.numpy() + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
