@@ -22,6 +22,19 @@ tl.logging.set_verbosity(tl.logging.WARN)  # TL logs every layer it builds at IN
 __all__ = ["build_generator", "build_critic", "compose", "critic_output_size"]
 
 
+def _unique_model_name(prefix: str) -> str:
+    """TL keeps a process-wide set of model names and refuses duplicates; layer names (and so
+    variable names) keep the plain prefix, only the Model object's own name gets a suffix."""
+    from tensorlayer.models import core
+    taken = core._global_model_name_set
+    if prefix not in taken:
+        return prefix
+    i = 1
+    while "%s_%d" % (prefix, i) in taken:
+        i += 1
+    return "%s_%d" % (prefix, i)
+
+
 def _leaky_relu(x):
     return tf.nn.leaky_relu(x, alpha=0.01)
 
@@ -47,7 +60,8 @@ def build_generator(image_size: int = 128, num_aus: int = 17, conv_dim: int = 64
         num_aus: K, length of the conditioning AU vector (17 OpenFace AUs).
         conv_dim: channels of the first convolution (64 in the paper); later layers use 2x and 4x.
         repeat_num: number of residual blocks (6 in the paper).
-        name: model name and layer-name prefix.
+        name: layer-name prefix (variables are ``<name>_<layer>/<weight>``); the Model itself is
+            named ``name``, or ``name_N`` if that name is taken in this process.
 
     Returns:
         A static ``tl.models.Model`` (call ``.train()`` or ``.eval()`` before use) taking
@@ -92,7 +106,7 @@ def build_generator(image_size: int = 128, num_aus: int = 17, conv_dim: int = 64
         ch = out_ch
     color = _conv(x, 3, 7, 1, p + "color", ch, act=tf.nn.tanh)
     attention = _conv(x, 1, 7, 1, p + "attention", ch, act=tf.nn.sigmoid)
-    return tl.models.Model(inputs=[image, aus], outputs=[color, attention], name=name)
+    return tl.models.Model(inputs=[image, aus], outputs=[color, attention], name=_unique_model_name(name))
 
 
 def critic_output_size(image_size: int, repeat_num: int = 6) -> int:
@@ -145,7 +159,7 @@ def build_critic(image_size: int = 128, num_aus: int = 17, conv_dim: int = 64, r
     critic_map = _conv(x, 1, 3, 1, p + "critic_map", ch_in)
     au = _conv(x, num_aus, side, 1, p + "au_conv", ch_in, padding="VALID")
     au = tl.layers.Reshape([-1, num_aus], name=p + "au")(au)
-    return tl.models.Model(inputs=image, outputs=[critic_map, au], name=name)
+    return tl.models.Model(inputs=image, outputs=[critic_map, au], name=_unique_model_name(name))
 
 
 def compose(image, color_mask, attention_mask):
