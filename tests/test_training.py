@@ -130,3 +130,15 @@ def test_train_cli_bad_input_exits_2_with_message(case, shared_data, tmp_path):
     assert result.returncode == 2, result.stderr[-2000:]
     assert "error:" in result.stderr and expected in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_unreadable_image_during_training_is_an_input_error_naming_it(real_faces, tmp_path, small_config):
+    from ganimation_tl.errors import InputError
+    files, aus = real_faces
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(open(files[0], "rb").read()[:300])   # a truncated JPEG
+    files = [str(bad)] + files[1:]
+    _, trainer = make_trainer(tmp_path / "wd", files, aus, small_config, max_steps=4)
+    with pytest.raises(InputError, match="broken.jpg"):
+        trainer.run()
+    assert trainer.manager.latest_checkpoint is None
