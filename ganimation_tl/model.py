@@ -162,6 +162,11 @@ class GANimation:
         self.estimate_aus = tf.function(self._estimate_aus)
 
     # ------------------------------------------------------------------ inference
+    @property
+    def image_size(self) -> int:
+        """Side S of the square face crops the networks take."""
+        return self.config.image_size
+
     def _edit(self, images, target_aus):
         color_mask, attention_mask = self.generator([images, target_aus])
         return compose(images, color_mask, attention_mask), attention_mask, color_mask
