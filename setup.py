@@ -39,6 +39,7 @@ setup(
         "console_scripts": [
             "ganimation-train=train:run",
             "ganimation-infer=infer:run",
+            "ganimation-export=ganimation_tl.export:run",
         ],
     },
 )

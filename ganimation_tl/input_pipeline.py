@@ -14,7 +14,7 @@ Every element is a dict: ``images`` float32 ``[B, S, S, 3]`` in [-1, 1] (NHWC, R
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -22,7 +22,7 @@ import tensorflow as tf
 from ganimation_tl.au_data import read_image
 from ganimation_tl.errors import InputError
 
-__all__ = ["EpochPlan", "plan_epoch", "steps_per_epoch", "make_dataset", "load_images_numpy"]
+__all__ = ["EpochPlan", "plan_epoch", "steps_per_epoch", "make_dataset", "read_file_source", "load_images_numpy"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +74,8 @@ def plan_epoch(aus: np.ndarray, seed: int, epoch: int, target_noise: float = 0.1
     return EpochPlan(order=order.astype(np.int64), target_aus=target, flip=flips)
 
 
-def _load(path, size):
+def read_file_source(path, size: int) -> np.ndarray:
+    """Default loader: decode the image file ``path`` (str or bytes) to uint8 ``[size, size, 3]``."""
     return read_image(path.decode("utf-8") if isinstance(path, bytes) else str(path), size=int(size))
 
 
@@ -83,13 +84,17 @@ def load_images_numpy(files: Sequence[str], image_size: int) -> np.ndarray:
     return np.stack([read_image(f, size=image_size).astype(np.float32) / 127.5 - 1.0 for f in files])
 
 
-def make_dataset(files: Sequence[str], aus: np.ndarray, *, image_size: int, batch_size: int, seed: int,
+def make_dataset(files: Sequence, aus: np.ndarray, *, image_size: int, batch_size: int, seed: int,
                  epoch: int = 0, skip_batches: int = 0, target_noise: float = 0.1, flip: bool = True,
-                 shuffle: bool = True, num_parallel_calls: Optional[int] = None) -> tf.data.Dataset:
+                 shuffle: bool = True, num_parallel_calls: Optional[int] = None,
+                 loader: Optional[Callable] = None) -> tf.data.Dataset:
     """Build the dataset of one epoch (full batches only), starting after ``skip_batches`` batches.
 
     Args:
-        files: N image paths. aus: ``[N, 17]`` float32 in [0, 1] (y_o of each file).
+        files: N image sources: file paths (str) for the default loader, or anything ``loader``
+            accepts as a NumPy scalar (e.g. int indices of generated faces).
+        aus: ``[N, 17]`` float32 in [0, 1] (y_o of each source).
+        loader: ``(source, size) -> uint8 [size, size, 3]`` RGB; default :func:`read_file_source`.
         image_size: S, the side images are resized to (area / Lanczos resampling).
         batch_size: B. seed, epoch: see :func:`plan_epoch`.
         skip_batches: batches of this epoch already consumed (resume); they are not decoded.
@@ -112,9 +117,12 @@ def make_dataset(files: Sequence[str], aus: np.ndarray, *, image_size: int, batc
     start = min(int(skip_batches), steps) * batch_size
     stop = steps * batch_size
     order = plan.order[start:stop]
-    paths = np.asarray(list(files), dtype=object)[order].astype(str)
+    sources = np.asarray(list(files))[order]
+    if sources.dtype.kind in "UO":
+        sources = sources.astype(str)
+    load = loader or read_file_source
     tensors = {
-        "path": paths,
+        "path": sources,
         "aus": aus[order],
         "target_aus": plan.target_aus[start:stop],
         "flip": plan.flip[start:stop],
@@ -122,7 +130,7 @@ def make_dataset(files: Sequence[str], aus: np.ndarray, *, image_size: int, batc
     size = int(image_size)
 
     def decode(element):
-        image = tf.numpy_function(_load, [element["path"], size], tf.uint8, stateful=False)
+        image = tf.numpy_function(load, [element["path"], size], tf.uint8, stateful=False)
         image = tf.reshape(image, [size, size, 3])
         image = tf.cast(image, tf.float32) / 127.5 - 1.0
         image = tf.cond(element["flip"], lambda: tf.reverse(image, axis=[1]), lambda: image)
