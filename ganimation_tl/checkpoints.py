@@ -101,7 +101,7 @@ def load_model_and_checkpoint(workdir, checkpoint: Optional[str] = None) -> Tupl
                          % (workdir, workdir))
     if not os.path.isfile(path + ".index"):
         raise InputError("checkpoint %s not found (no %s.index)" % (path, path))
-    model = GANimation(config)
+    model = GANimation(config, build_optimizers=False)
     import tensorflow as tf
 
     # Only the network weights: the checkpoint's optimizer slots and step counter are not read.

@@ -136,10 +136,15 @@ class GANimation:
     and return a dict of scalar losses. The trainer calls one generator step after every
     ``n_critic`` critic steps (:meth:`train_step`).
 
+    Args:
+        config: hyper-parameters.
+        attention_patience: generator steps of saturated attention before :meth:`check_health` warns.
+        build_optimizers: False for inference only (no Adam state; the training steps then fail).
+
     Source: paper section 4.2 (losses), section 5 (optimisation).
     """
 
-    def __init__(self, config: GANimationConfig, attention_patience: int = 50):
+    def __init__(self, config: GANimationConfig, attention_patience: int = 50, build_optimizers: bool = True):
         self.config = config
         self.attention_monitor = AttentionMonitor(patience=attention_patience)
         tf.random.set_seed(config.seed)
@@ -149,13 +154,16 @@ class GANimation:
                                    config.d_repeat_num, name="D")
         self.generator.train()
         self.critic.train()
-        self.g_optimizer = tf.keras.optimizers.Adam(config.learning_rate_g, beta_1=config.beta1,
-                                                    beta_2=config.beta2)
-        self.d_optimizer = tf.keras.optimizers.Adam(config.learning_rate_d, beta_1=config.beta1,
-                                                    beta_2=config.beta2)
-        # Keras 3 creates slots lazily; building them now avoids a retrace inside tf.function.
-        self.g_optimizer.build(self.generator.trainable_weights)
-        self.d_optimizer.build(self.critic.trainable_weights)
+        self.g_optimizer = self.d_optimizer = None
+        if build_optimizers:
+            # Inference skips them: their Adam slots take ~430 MB at 128 px.
+            self.g_optimizer = tf.keras.optimizers.Adam(config.learning_rate_g, beta_1=config.beta1,
+                                                        beta_2=config.beta2)
+            self.d_optimizer = tf.keras.optimizers.Adam(config.learning_rate_d, beta_1=config.beta1,
+                                                        beta_2=config.beta2)
+            # Keras 3 creates slots lazily; building them now avoids a retrace inside tf.function.
+            self.g_optimizer.build(self.generator.trainable_weights)
+            self.d_optimizer.build(self.critic.trainable_weights)
         self.critic_step = tf.function(self._critic_step)
         self.generator_step = tf.function(self._generator_step)
         self.edit = tf.function(self._edit)

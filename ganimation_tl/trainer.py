@@ -32,7 +32,7 @@ from absl import logging
 from ganimation_tl.au_data import write_image_atomic, write_text_atomic
 from ganimation_tl.errors import InputError, TrainingError
 
-__all__ = ["TrainerOptions", "Trainer", "latest_checkpoint", "restore_for_inference"]
+__all__ = ["TrainerOptions", "Trainer", "latest_checkpoint", "write_json_atomic"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,27 +69,6 @@ class TrainerOptions:
 def latest_checkpoint(workdir: str) -> Optional[str]:
     """Path prefix of the newest checkpoint in ``<workdir>/checkpoints``, or None."""
     return tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
-
-
-def restore_for_inference(trackables: Dict[str, object], workdir: str) -> str:
-    """Restore the newest checkpoint of ``workdir`` into ``trackables`` (optimizer state ignored).
-
-    Returns:
-        The checkpoint path restored.
-
-    Raises:
-        InputError: no checkpoint in the workdir, or one that does not match the model.
-    """
-    path = latest_checkpoint(workdir)
-    if path is None:
-        raise InputError("no checkpoint found in %s (expected %s/checkpoints/ckpt-N.index); train first"
-                         % (workdir, workdir))
-    checkpoint = tf.train.Checkpoint(**trackables)
-    try:
-        checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as error:
-        raise InputError("checkpoint %s does not match this model (%s)" % (path, str(error).splitlines()[0]))
-    return path
 
 
 def _opaque_to_input_error(error: tf.errors.OpError) -> Exception:
