@@ -54,6 +54,11 @@ def define_flags(flag_values=flags.FLAGS) -> None:
                 "(0..5), or a folder of per-image OpenFace CSVs. Unset: generated synthetic faces.", flag_values)
     define_once("string", "image_dir", None, "Folder of the images named in --au_csv "
                 "(default: <csv folder>/imgs if it exists, else the CSV's folder).", flag_values)
+    define_once("integer", "synthetic_faces", 2000, "Without --au_csv: generated faces per epoch (rendered on the fly, "
+                "exact AU labels; ganimation_tl.synthetic).", flag_values)
+    define_once("integer", "synthetic_identities", 1000, "Without --au_csv: distinct generated identities.", flag_values)
+    define_once("bool", "synthetic_frontal_only", False, "Without --au_csv: generate frontal faces only "
+                "(else yaw/pitch/roll up to 30/15/15 degrees).", flag_values)
     define_once("float", "min_confidence", 0.0, "Skip OpenFace rows whose confidence is below this.", flag_values)
     define_once("integer", "max_steps", None, "Stop after this many iterations in total (default: all epochs).",
                 flag_values)
@@ -88,6 +93,34 @@ def check_workdir_config(workdir: str, config) -> None:
                          % (workdir, ", ".join(diffs)))
 
 
+def synthetic_source(config, flag_values=flags.FLAGS):
+    """The embedded default data: ``--synthetic_faces`` generated faces, rendered on the fly.
+
+    Returns:
+        ``(indices [N], aus float32 [N, 17] in [0, 1], loader(index, size) -> uint8 [S, S, 3], description)``.
+
+    Raises:
+        InputError: a non-positive count.
+    """
+    import numpy as np
+    from ganimation_tl.synthetic import SyntheticFaces
+
+    count = flag_values.synthetic_faces
+    if count is None or count <= 0:
+        raise InputError("--synthetic_faces must be positive, got %r" % count)
+    faces = SyntheticFaces(image_size=config.image_size, seed=config.seed,
+                           num_identities=flag_values.synthetic_identities,
+                           frontal_only=flag_values.synthetic_frontal_only)
+    indices = np.arange(count, dtype=np.int64)
+    aus = np.stack([faces.aus_of(int(i)) for i in indices])
+
+    def loader(index, size):
+        return faces.sample(int(index)).image
+
+    return indices, aus, loader, "synthetic faces (%d per epoch, seed %d, %d identities%s)" % (
+        count, config.seed, flag_values.synthetic_identities, ", frontal" if flag_values.synthetic_frontal_only else "")
+
+
 def train(flag_values=flags.FLAGS) -> Dict[str, float]:
     """Train GANimation from parsed flags; returns the last logged metrics."""
     # Imported here so `train.py --help` and flag errors stay fast.
@@ -106,11 +139,14 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
         if value is not None and value <= 0:
             raise InputError("--%s must be positive, got %d" % (name, value))
     if flag_values.au_csv is None:
-        raise InputError("no --au_csv given; pass a CSV of OpenFace AUs (see README)")
-    table = load_au_table(flag_values.au_csv, flag_values.image_dir, min_confidence=flag_values.min_confidence)
-    files, aus, source = list(table.files), table.aus, table.source
-    for message in table.skipped:
-        logging.warning("skipped: %s", message)
+        if flag_values.image_dir is not None:
+            raise InputError("--image_dir needs --au_csv (the AU labels of those images)")
+        files, aus, loader, source = synthetic_source(config, flag_values)
+    else:
+        table = load_au_table(flag_values.au_csv, flag_values.image_dir, min_confidence=flag_values.min_confidence)
+        files, aus, loader, source = list(table.files), table.aus, None, table.source
+        for message in table.skipped:
+            logging.warning("skipped: %s", message)
 
     steps = steps_per_epoch(len(files), config.batch_size)
     check_workdir_config(workdir, config)
@@ -121,7 +157,7 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
     def dataset_for(epoch: int, skip_batches: int):
         return make_dataset(files, aus, image_size=config.image_size, batch_size=config.batch_size,
                             seed=config.seed, epoch=epoch, skip_batches=skip_batches,
-                            target_noise=config.target_noise)
+                            target_noise=config.target_noise, loader=loader)
 
     model = GANimation(config, attention_patience=flag_values.attention_patience)
     options = TrainerOptions(workdir=workdir, epochs=config.epochs, steps_per_epoch=steps,

@@ -381,3 +381,10 @@ def test_contact_sheet_renders():
     sheet = contact_sheet(seed=0, n_random=3, columns=3, size=64)
     assert sheet.dtype == np.uint8 and sheet.ndim == 3 and sheet.shape[2] == 3
     assert sheet.shape[0] > 6 * 64 and sheet.std() > 20
+
+
+def test_aus_of_matches_sample_without_rendering():
+    from ganimation_tl.synthetic import SyntheticFaces
+    faces = SyntheticFaces(image_size=64, seed=7)
+    for i in (0, 5, 123):
+        np.testing.assert_array_equal(faces.aus_of(i), faces.sample(i).aus)

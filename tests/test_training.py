@@ -142,3 +142,15 @@ def test_unreadable_image_during_training_is_an_input_error_naming_it(real_faces
     with pytest.raises(InputError, match="broken.jpg"):
         trainer.run()
     assert trainer.manager.latest_checkpoint is None
+
+
+def test_train_cli_defaults_to_generated_synthetic_faces(tmp_path):
+    workdir = tmp_path / "synthetic"
+    result = run_cli("--flagfile=%s" % (REPO / "configs" / "ganimation_debug.cfg"), "--workdir=%s" % workdir,
+                     "--synthetic_faces=8", "--max_steps=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    saved = json.loads((workdir / "config.json").read_text())
+    assert saved["data"].startswith("synthetic faces (8 per epoch") and saved["num_faces"] == 8
+    assert (workdir / "checkpoints" / "ckpt-2.index").is_file()
+    bad = run_cli("--workdir=%s" % (tmp_path / "x"), "--synthetic_faces=0")
+    assert bad.returncode == 2 and "--synthetic_faces must be positive" in bad.stderr
