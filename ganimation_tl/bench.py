@@ -11,6 +11,7 @@ inputs: the speed of a step does not depend on the values.
 """
 from __future__ import annotations
 
+import os
 import resource
 import statistics
 import time
@@ -58,7 +59,7 @@ def main(argv):
     size = FLAGS.image_size
     model = GANimation(GANimationConfig(image_size=size))
     g_flops = 2 * generator_forward_macs(size)
-    print("GANimation speed, %d px, TF %s, %d CPU threads available" % (size, tf.__version__, len(tf.config.list_physical_devices("CPU"))))
+    print("GANimation speed, %d px, TF %s, %d CPU cores" % (size, tf.__version__, os.cpu_count()))
     print("%-22s %6s %10s %10s %12s %12s" % ("measure", "batch", "ms/image", "steps/s", "GFLOP/s", "peak RSS MB"))
     for batch in [int(b) for b in FLAGS.batch_sizes]:
         rng = np.random.default_rng(0)
