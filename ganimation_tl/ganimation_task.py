@@ -62,6 +62,8 @@ def define_flags(flag_values=flags.FLAGS) -> None:
     define_once("float", "min_confidence", 0.0, "Skip OpenFace rows whose confidence is below this.", flag_values)
     define_once("integer", "max_steps", None, "Stop after this many iterations in total (default: all epochs).",
                 flag_values)
+    define_once("float", "max_minutes", None, "Stop after this many minutes of wall-clock time in this process "
+                "(checked after each iteration; a checkpoint is written). Default: no time limit.", flag_values)
     define_once("integer", "log_every", 10, "Iterations between log lines and scalar summaries.", flag_values)
     define_once("integer", "image_every", 100, "Iterations between sample grids (0: never).", flag_values)
     define_once("integer", "checkpoint_every", 500, "Iterations between checkpoints (also at the end).",
@@ -138,6 +140,8 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
         value = flag_values[name].value
         if value is not None and value <= 0:
             raise InputError("--%s must be positive, got %d" % (name, value))
+    if flag_values.max_minutes is not None and not flag_values.max_minutes > 0:
+        raise InputError("--max_minutes must be positive, got %r" % flag_values.max_minutes)
     if flag_values.au_csv is None:
         if flag_values.image_dir is not None:
             raise InputError("--image_dir needs --au_csv (the AU labels of those images)")
@@ -161,7 +165,8 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
 
     model = GANimation(config, attention_patience=flag_values.attention_patience)
     options = TrainerOptions(workdir=workdir, epochs=config.epochs, steps_per_epoch=steps,
-                             max_steps=flag_values.max_steps, log_every=flag_values.log_every,
+                             max_steps=flag_values.max_steps, max_minutes=flag_values.max_minutes,
+                             log_every=flag_values.log_every,
                              image_every=flag_values.image_every, checkpoint_every=flag_values.checkpoint_every,
                              keep_checkpoints=flag_values.keep_checkpoints)
     logging.info("GANimation on %d faces from %s; %d steps per epoch, %d steps in this run; workdir %s",

@@ -45,6 +45,10 @@ class TrainerOptions:
         epochs: epochs to train. steps_per_epoch: full batches per epoch.
         max_steps: optional cap on the total step count (iterations), counted from step 0 of the
             run, so re-running the same command after it finished does nothing.
+        max_minutes: optional wall-clock budget of one :meth:`Trainer.run` call, in minutes, counted
+            from the start of its loop (after the restore): the loop stops after the first step that
+            ends past it and writes a checkpoint. Unlike ``max_steps`` it is not cumulative, so
+            re-running the command resumes and trains for another budget.
         log_every: steps between log lines and scalar summaries.
         image_every: steps between image grids (0 disables).
         checkpoint_every: steps between checkpoints (a checkpoint is also written at the end).
@@ -55,6 +59,7 @@ class TrainerOptions:
     epochs: int
     steps_per_epoch: int
     max_steps: Optional[int] = None
+    max_minutes: Optional[float] = None
     log_every: int = 10
     image_every: int = 100
     checkpoint_every: int = 500
@@ -101,31 +106,104 @@ class Trainer:
         self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(options.workdir, "checkpoints"),
                                                   max_to_keep=options.keep_checkpoints)
         self.writer = None
+        self.stop_requested: Optional[str] = None
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """Ask the loop to stop after the current step (it then checkpoints and returns)."""
+        self.stop_requested = reason
+
+    def _install_signal_handlers(self):
+        """SIGINT / SIGTERM -> stop cleanly after the current step. Returns the previous handlers."""
+        import signal
+        import threading
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous = {}
+
+        def handler(signum, frame):
+            name = signal.Signals(signum).name
+            if self.stop_requested:   # a second signal: stop now, the last checkpoint stays
+                raise KeyboardInterrupt
+            self.request_stop("received %s" % name)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+        return previous
 
     # ------------------------------------------------------------------ resume
     def restore(self) -> int:
-        """Restore the newest checkpoint if there is one; return the step to continue from."""
-        path = self.manager.latest_checkpoint
-        if path is None:
+        """Restore the newest readable checkpoint; return the step to continue from.
+
+        A checkpoint that cannot be read (truncated or corrupted files, e.g. after a crash or a full
+        disk) is skipped with a warning and the previous one is tried; if none is readable the error
+        says so rather than silently starting over.
+
+        Raises:
+            TrainingError: checkpoints exist but none of them can be restored.
+        """
+        candidates = list(reversed(self.manager.checkpoints))
+        if not candidates:
             self.print("No checkpoint in %s: starting from step 0." % self.manager.directory)
             return 0
-        self.checkpoint.restore(path).assert_existing_objects_matched()
-        step = int(self.step.numpy())
-        epoch, batch = divmod(step, self.options.steps_per_epoch)
-        self.print("Resumed from %s at step %d (epoch %d, batch %d of %d)."
-                   % (path, step, epoch, batch, self.options.steps_per_epoch))
-        return step
+        failures = []
+        for path in candidates:
+            try:
+                self.checkpoint.restore(path).assert_existing_objects_matched()
+            except Exception as error:  # corrupted files surface as OpError, IndexError, ValueError, ...
+                reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                failures.append("%s (%s)" % (path, reason[:200]))
+                logging.warning("checkpoint %s is unreadable (%s); trying the previous one", path, reason[:200])
+                continue
+            step = int(self.step.numpy())
+            epoch, batch = divmod(step, self.options.steps_per_epoch)
+            if failures:
+                self.print("Fell back to %s: newer checkpoint(s) unreadable: %s." % (path, "; ".join(failures)))
+            self.print("Resumed from %s at step %d (epoch %d, batch %d of %d)."
+                       % (path, step, epoch, batch, self.options.steps_per_epoch))
+            return step
+        raise TrainingError("no readable checkpoint in %s: %s; move the folder away to start over"
+                            % (self.manager.directory, "; ".join(failures)))
 
     def save(self, step: int) -> str:
+        """Write a checkpoint for ``step`` through ``CheckpointManager``.
+
+        Raises:
+            TrainingError: the write failed (e.g. disk full); the partial files are removed and the
+                previous checkpoints are left as they were.
+        """
+        previous = self.manager.latest_checkpoint
         self.step.assign(step)
-        path = self.manager.save(checkpoint_number=step)
-        return path
+        try:
+            return self.manager.save(checkpoint_number=step)
+        except (OSError, tf.errors.OpError) as error:
+            self._remove_partial_checkpoint(step)
+            raise TrainingError("could not write the checkpoint of step %d in %s (%s); disk full or not "
+                                "writable? The previous checkpoint %s is intact."
+                                % (step, self.manager.directory, str(error).strip().splitlines()[0][:200],
+                                   previous)) from None
+
+    def _clean_stale_temp_files(self) -> None:
+        """Remove what a killed run can leave behind: ``.<name>.*.tmp`` files of atomic writes and
+        TensorFlow's ``ckpt-N_temp`` folders. Final names are only ever complete files."""
+        import glob
+        workdir = self.options.workdir
+        stale = glob.glob(os.path.join(workdir, ".*.tmp")) + glob.glob(os.path.join(workdir, "*", ".*.tmp"))
+        stale += glob.glob(os.path.join(self.manager.directory, "*_temp*"))
+        _remove_paths(stale)
+        if stale:
+            self.print("Removed %d temporary file(s) left by an interrupted run." % len(stale))
+
+    def _remove_partial_checkpoint(self, step: int) -> None:
+        import glob
+        prefix = os.path.join(self.manager.directory, "ckpt-%d" % step)
+        _remove_paths(glob.glob(prefix + ".*") + glob.glob(prefix + "_temp*"))
 
     # ------------------------------------------------------------------ loop
     def run(self) -> Dict[str, float]:
         """Train until ``options.total_steps``; returns the last logged metrics (floats)."""
         opts = self.options
         os.makedirs(opts.workdir, exist_ok=True)
+        self._clean_stale_temp_files()
         self.writer = tf.summary.create_file_writer(os.path.join(opts.workdir, "tb"))
         step = self.restore()
         total = opts.total_steps
@@ -136,8 +214,12 @@ class Trainer:
         start_time, start_step = time.time(), step
         window_time, window_steps, input_wait = time.time(), 0, 0.0
         last_saved = step
+        self.stop_requested = None
+        previous_handlers = self._install_signal_handlers()
+        deadline = None if opts.max_minutes is None else start_time + 60.0 * float(opts.max_minutes)
+        out_of_time = False
         try:
-            while step < total:
+            while step < total and not out_of_time:
                 epoch, skip = divmod(step, opts.steps_per_epoch)
                 iterator = iter(self.make_dataset(epoch, skip))
                 while step < total:
@@ -176,16 +258,27 @@ class Trainer:
                     if step % opts.checkpoint_every == 0:
                         self.save(step)
                         last_saved = step
+                    if self.stop_requested:
+                        out_of_time = True
+                        self.print("Stopping at step %d of %d: %s. Writing a checkpoint."
+                                   % (step, total, self.stop_requested))
+                        break
+                    if deadline is not None and time.time() >= deadline:
+                        out_of_time = True
+                        self.print("Time budget of %g minutes used up at step %d of %d."
+                                   % (opts.max_minutes, step, total))
+                        break
         except KeyboardInterrupt:
-            self.print("Interrupted at step %d: writing a checkpoint before exiting." % step)
-            if step > last_saved:
-                self.save(step)
-            self.writer.flush()
+            self.print("Interrupted at step %d; the last checkpoint is %s." % (step, self.manager.latest_checkpoint))
             raise
+        finally:
+            import signal
+            for sig, handler in previous_handlers.items():
+                signal.signal(sig, handler)
+            self.writer.close()
         if step > last_saved or self.manager.latest_checkpoint is None:
             path = self.save(step)
             self.print("Saved %s." % path)
-        self.writer.flush()
         return last
 
     # ------------------------------------------------------------------ outputs
@@ -211,9 +304,27 @@ class Trainer:
         with self.writer.as_default(step=step):
             tf.summary.image("samples/input_edited_attention_colour_reconstruction", grid[np.newaxis], step=step)
         folder = os.path.join(self.options.workdir, "samples")
-        os.makedirs(folder, exist_ok=True)
-        write_image_atomic(os.path.join(folder, "step_%08d.png" % step), grid)
-        write_image_atomic(os.path.join(folder, "latest.png"), grid)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            write_image_atomic(os.path.join(folder, "step_%08d.png" % step), grid)
+            write_image_atomic(os.path.join(folder, "latest.png"), grid)
+        except OSError as error:
+            raise TrainingError("could not write the sample grid of step %d in %s (%s); disk full or not "
+                                "writable? The last checkpoint is %s."
+                                % (step, folder, error, self.manager.latest_checkpoint)) from None
+
+
+def _remove_paths(paths) -> None:
+    """Delete files and folders, ignoring ones already gone."""
+    import shutil
+    for path in paths:
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.exists(path):
+            try:
+                os.remove(path)
+            except OSError:
+                pass
 
 
 def _format_seconds(seconds: float) -> str:
