@@ -154,3 +154,12 @@ def test_train_cli_defaults_to_generated_synthetic_faces(tmp_path):
     assert (workdir / "checkpoints" / "ckpt-2.index").is_file()
     bad = run_cli("--workdir=%s" % (tmp_path / "x"), "--synthetic_faces=0")
     assert bad.returncode == 2 and "--synthetic_faces must be positive" in bad.stderr
+
+
+def test_train_cli_unknown_and_conflicting_flags(tmp_path):
+    unknown = run_cli("--no_such_flag=1")
+    assert unknown.returncode != 0 and "no_such_flag" in unknown.stderr and "Traceback" not in unknown.stderr
+    conflict = run_cli("--image_dir=%s" % tmp_path, "--workdir=%s" % (tmp_path / "wd"))
+    assert conflict.returncode == 2 and "--image_dir needs --au_csv" in conflict.stderr
+    budget = run_cli("--max_minutes=-1", "--workdir=%s" % (tmp_path / "wd"))
+    assert budget.returncode == 2 and "--max_minutes must be positive" in budget.stderr
