@@ -69,6 +69,12 @@ def define_flags(flag_values=flags.FLAGS) -> None:
     define_once("integer", "checkpoint_every", 500, "Iterations between checkpoints (also at the end).",
                 flag_values)
     define_once("integer", "keep_checkpoints", 3, "Checkpoints to keep.", flag_values)
+    define_once("string", "strategy", "default", "Distribution: default (one device), mirrored (all local GPUs, "
+                "or --devices; synchronous data parallelism) or multi_worker (MultiWorkerMirroredStrategy over the "
+                "hosts in TF_CONFIG; run the same command on every host, worker 0 writes the workdir). "
+                "--batch_size is the global batch, split over all replicas.", flag_values)
+    define_once("string", "devices", None, "With --strategy=mirrored: comma-separated devices "
+                "(e.g. /gpu:0,/gpu:1). Default: all local GPUs (else the CPU).", flag_values)
     define_once("integer", "attention_patience", 50,
                 "Warn when mean attention stays above 0.95 or below 0.05 for this many generator steps.", flag_values)
 
@@ -125,6 +131,13 @@ def synthetic_source(config, flag_values=flags.FLAGS):
 
 def train(flag_values=flags.FLAGS) -> Dict[str, float]:
     """Train GANimation from parsed flags; returns the last logged metrics."""
+    from ganimation_tl import distribute
+
+    devices = [d.strip() for d in flag_values.devices.split(",") if d.strip()] if flag_values.devices else None
+    # First of all: MultiWorkerMirroredStrategy must configure collective ops before the TensorFlow
+    # context starts, which importing TensorLayer (below) already does.
+    strategy = distribute.make_strategy(flag_values.strategy, devices)
+
     # Imported here so `train.py --help` and flag errors stay fast.
     from ganimation_tl.au_data import load_au_table
     from ganimation_tl.input_pipeline import make_dataset, steps_per_epoch
@@ -142,6 +155,11 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
             raise InputError("--%s must be positive, got %d" % (name, value))
     if flag_values.max_minutes is not None and not flag_values.max_minutes > 0:
         raise InputError("--max_minutes must be positive, got %r" % flag_values.max_minutes)
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size < replicas:
+        raise InputError("--batch_size=%d is smaller than the %d replicas of --strategy=%s; every replica needs "
+                         "at least one face" % (config.batch_size, replicas, flag_values.strategy))
+    chief = distribute.is_chief(strategy)
     if flag_values.au_csv is None:
         if flag_values.image_dir is not None:
             raise InputError("--image_dir needs --au_csv (the AU labels of those images)")
@@ -155,23 +173,25 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
     steps = steps_per_epoch(len(files), config.batch_size)
     check_workdir_config(workdir, config)
     os.makedirs(workdir, exist_ok=True)
-    write_json_atomic(os.path.join(workdir, "config.json"), {
-        "model": "ganimation", "config": dataclasses.asdict(config), "data": source, "num_faces": len(files)})
+    if chief:
+        write_json_atomic(os.path.join(workdir, "config.json"), {
+            "model": "ganimation", "config": dataclasses.asdict(config), "data": source, "num_faces": len(files)})
 
     def dataset_for(epoch: int, skip_batches: int):
         return make_dataset(files, aus, image_size=config.image_size, batch_size=config.batch_size,
                             seed=config.seed, epoch=epoch, skip_batches=skip_batches,
                             target_noise=config.target_noise, loader=loader)
 
-    model = GANimation(config, attention_patience=flag_values.attention_patience)
+    model = GANimation(config, attention_patience=flag_values.attention_patience, strategy=strategy)
     options = TrainerOptions(workdir=workdir, epochs=config.epochs, steps_per_epoch=steps,
                              max_steps=flag_values.max_steps, max_minutes=flag_values.max_minutes,
                              log_every=flag_values.log_every,
                              image_every=flag_values.image_every, checkpoint_every=flag_values.checkpoint_every,
                              keep_checkpoints=flag_values.keep_checkpoints)
-    logging.info("GANimation on %d faces from %s; %d steps per epoch, %d steps in this run; workdir %s",
-                         len(files), source, steps, options.total_steps, workdir)
-    return Trainer(model, dataset_for, options).run()
+    logging.info("GANimation on %d faces from %s; %d steps per epoch, %d steps in this run; workdir %s; "
+                 "strategy %s (%d replicas, %s)", len(files), source, steps, options.total_steps, workdir,
+                 flag_values.strategy, replicas, "chief" if chief else "worker %d" % distribute.worker_index(strategy))
+    return Trainer(model, dataset_for, options, strategy=strategy).run()
 
 
 registry.register(registry.ModelEntry(

@@ -136,17 +136,43 @@ class GANimation:
     and return a dict of scalar losses. The trainer calls one generator step after every
     ``n_critic`` critic steps (:meth:`train_step`).
 
+    Under a ``tf.distribute`` strategy (``strategy``) the networks and optimizers are created in its
+    scope (mirrored variables), the steps run once per replica through ``strategy.run`` on that
+    replica's share of the batch, and every loss term is weighted so that the replicas' sum equals
+    the single-device value on the whole (global) batch: the means (WGAN terms, gradient penalty,
+    AU MSE, cycle L1, attention mean, and the logged AU MAE / mean attention) are weighted by
+    ``local batch / global batch``, the total variation, a sum over the batch in the paper, is left
+    unweighted. The optimizers sum the replicas' gradients (Keras all-reduce), so one distributed
+    step applies the gradient of the global-batch loss. The returned metrics are summed over the
+    replicas, i.e. the global-batch values. Batches are then ``strategy.experimental_distribute_dataset``
+    elements (per-replica dicts) or plain tensors (every replica then sees the whole batch; the
+    weighting still gives the single-device values).
+
     Args:
         config: hyper-parameters.
         attention_patience: generator steps of saturated attention before :meth:`check_health` warns.
         build_optimizers: False for inference only (no Adam state; the training steps then fail).
+        strategy: a ``tf.distribute.Strategy`` (``ganimation_tl.distribute.make_strategy``); default
+            ``tf.distribute.get_strategy()``, the single-device default strategy.
 
-    Source: paper section 4.2 (losses), section 5 (optimisation).
+    Source: paper section 4.2 (losses), section 5 (optimisation); loss scaling as in the TF guide
+    "Custom training with tf.distribute.Strategy" (``tf.nn.compute_average_loss``).
     """
 
-    def __init__(self, config: GANimationConfig, attention_patience: int = 50, build_optimizers: bool = True):
+    def __init__(self, config: GANimationConfig, attention_patience: int = 50, build_optimizers: bool = True,
+                 strategy=None):
         self.config = config
+        self.strategy = strategy if strategy is not None else tf.distribute.get_strategy()
         self.attention_monitor = AttentionMonitor(patience=attention_patience)
+        with self.strategy.scope():
+            self._build(build_optimizers)
+        self.critic_step = tf.function(self._distributed_critic_step)
+        self.generator_step = tf.function(self._distributed_generator_step)
+        self.edit = tf.function(self._edit)
+        self.estimate_aus = tf.function(self._estimate_aus)
+
+    def _build(self, build_optimizers: bool) -> None:
+        config = self.config
         tf.random.set_seed(config.seed)
         self.generator = build_generator(config.image_size, config.num_aus, config.g_conv_dim,
                                          config.g_repeat_num, name="G")
@@ -163,11 +189,8 @@ class GANimation:
                                                         beta_2=config.beta2)
             # Keras 3 creates slots lazily; building them now avoids a retrace inside tf.function.
             self.g_optimizer.build(self.generator.trainable_weights)
+            # Under a strategy this must happen inside its scope (toolchain.md section 1.4).
             self.d_optimizer.build(self.critic.trainable_weights)
-        self.critic_step = tf.function(self._critic_step)
-        self.generator_step = tf.function(self._generator_step)
-        self.edit = tf.function(self._edit)
-        self.estimate_aus = tf.function(self._estimate_aus)
 
     # ------------------------------------------------------------------ inference
     @property
@@ -183,35 +206,68 @@ class GANimation:
         return self.critic(images)[1]
 
     # ------------------------------------------------------------------ training steps
-    def _critic_step(self, real_images, source_aus, target_aus):
+    def _replica_weight(self, images):
+        """``local batch / global batch`` for this replica, or None on a single replica (no-op)."""
+        if self.strategy.num_replicas_in_sync == 1:
+            return None
+        local = tf.cast(tf.shape(images)[0], tf.float32)
+        total = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, local)
+        return local / total
+
+    @staticmethod
+    def _weighted(value, weight):
+        return value if weight is None else value * weight
+
+    def _reduce(self, per_replica: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+        """Sum the replicas' (already weighted) metrics: the global-batch values."""
+        if self.strategy.num_replicas_in_sync == 1 and not isinstance(
+                next(iter(per_replica.values())), tf.distribute.DistributedValues):
+            return per_replica
+        return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
+
+    def _distributed_critic_step(self, real_images, source_aus, target_aus, gp_alpha=None):
+        args = (real_images, source_aus, target_aus) + (() if gp_alpha is None else (gp_alpha,))
+        return self._reduce(self.strategy.run(self._critic_step, args=args))
+
+    def _distributed_generator_step(self, real_images, source_aus, target_aus):
+        return self._reduce(self.strategy.run(self._generator_step, args=(real_images, source_aus, target_aus)))
+
+    def _critic_step(self, real_images, source_aus, target_aus, gp_alpha=None):
+        """One critic update on this replica's batch; ``gp_alpha`` ``[B, 1, 1, 1]`` in [0, 1] fixes the
+        gradient-penalty interpolation weights (default: one U(0, 1) draw per sample)."""
         c = self.config
+        w = self._replica_weight(real_images)
         fake_images, _, _ = self._edit(real_images, target_aus)
         fake_images = tf.stop_gradient(fake_images)
         with tf.GradientTape() as tape:
             real_map, real_aus_pred = self.critic(real_images)
             fake_map, _ = self.critic(fake_images)
-            adversarial = losses.wgan_critic_loss(real_map, fake_map)
-            au = losses.au_regression_loss(real_aus_pred, source_aus)
-            gp = losses.gradient_penalty(lambda x: self.critic(x)[0], real_images, fake_images)
+            adversarial = self._weighted(losses.wgan_critic_loss(real_map, fake_map), w)
+            au = self._weighted(losses.au_regression_loss(real_aus_pred, source_aus), w)
+            gp = self._weighted(losses.gradient_penalty(lambda x: self.critic(x)[0], real_images, fake_images,
+                                                        alpha=gp_alpha), w)
             total = c.lambda_adv * adversarial + c.lambda_au * au + c.lambda_gp * gp
         grads = tape.gradient(total, self.critic.trainable_weights)
         self.d_optimizer.apply_gradients(zip(grads, self.critic.trainable_weights))
         return {
             "critic/total": total, "critic/adversarial": adversarial, "critic/au": au,
             "critic/gradient_penalty": gp,
-            "critic/au_mae": tf.reduce_mean(tf.abs(real_aus_pred - source_aus)),
+            "critic/au_mae": self._weighted(tf.reduce_mean(tf.abs(real_aus_pred - source_aus)), w),
         }
 
     def _generator_step(self, real_images, source_aus, target_aus):
         c = self.config
+        w = self._replica_weight(real_images)
         with tf.GradientTape() as tape:
             fake_images, fake_attention, _ = self._edit(real_images, target_aus)
             fake_map, fake_aus_pred = self.critic(fake_images)
             reconstructed, rec_attention, _ = self._edit(fake_images, source_aus)
-            adversarial = losses.wgan_generator_loss(fake_map)
-            au = losses.au_regression_loss(fake_aus_pred, target_aus)
-            cycle = losses.cycle_loss(reconstructed, real_images)
-            attention = losses.attention_mean_loss(fake_attention) + losses.attention_mean_loss(rec_attention)
+            adversarial = self._weighted(losses.wgan_generator_loss(fake_map), w)
+            au = self._weighted(losses.au_regression_loss(fake_aus_pred, target_aus), w)
+            cycle = self._weighted(losses.cycle_loss(reconstructed, real_images), w)
+            attention = self._weighted(
+                losses.attention_mean_loss(fake_attention) + losses.attention_mean_loss(rec_attention), w)
+            # A sum over the batch (paper eq. 4): the replicas' sums add up to the global sum.
             tv = losses.total_variation_loss(fake_attention) + losses.total_variation_loss(rec_attention)
             total = (c.lambda_adv * adversarial + c.lambda_au * au + c.lambda_cycle * cycle
                      + c.lambda_attention * attention + c.lambda_tv * tv)
@@ -220,7 +276,7 @@ class GANimation:
         return {
             "generator/total": total, "generator/adversarial": adversarial, "generator/au": au,
             "generator/cycle": cycle, "generator/attention": attention, "generator/attention_tv": tv,
-            "generator/mean_attention": tf.reduce_mean(fake_attention),
+            "generator/mean_attention": self._weighted(tf.reduce_mean(fake_attention), w),
         }
 
     # ------------------------------------------------------------------ trainer interface
@@ -246,10 +302,15 @@ class GANimation:
         """One iteration: a critic step, plus a generator step when ``step % n_critic == 0``.
 
         Args:
-            batch: ``images`` [B,H,W,3] in [-1,1], ``aus`` [B,17] and ``target_aus`` [B,17] in [0,1].
+            batch: ``images`` [B,H,W,3] in [-1,1], ``aus`` [B,17] and ``target_aus`` [B,17] in [0,1];
+                optionally ``gp_alpha`` [B,1,1,1] (fixed gradient-penalty interpolation weights). Under
+                a strategy, plain tensors or per-replica values from a distributed dataset.
             step: 0-based iteration number (the trainer's step counter before this step).
         """
-        metrics = dict(self.critic_step(batch["images"], batch["aus"], batch["target_aus"]))
+        if batch.get("gp_alpha") is not None:
+            metrics = dict(self.critic_step(batch["images"], batch["aus"], batch["target_aus"], batch["gp_alpha"]))
+        else:
+            metrics = dict(self.critic_step(batch["images"], batch["aus"], batch["target_aus"]))
         if step % self.config.n_critic == 0:
             metrics.update(self.generator_step(batch["images"], batch["aus"], batch["target_aus"]))
         return metrics
@@ -262,7 +323,11 @@ class GANimation:
         return self.attention_monitor.update(metrics["generator/mean_attention"], step)
 
     def sample_grid(self, batch: Dict[str, tf.Tensor], max_rows: int = 4) -> np.ndarray:
-        """Rows of ``input | edited | attention | colour | reconstruction`` as uint8 ``[R*H, 5*W, 3]``."""
+        """Rows of ``input | edited | attention | colour | reconstruction`` as uint8 ``[R*H, 5*W, 3]``
+        (of the first local replica's share when ``batch`` comes from a distributed dataset)."""
+        from ganimation_tl.distribute import first_local_value
+
+        batch = {k: first_local_value(v) for k, v in batch.items()}
         images = batch["images"][:max_rows]
         edited, attention, color = self.edit(images, batch["target_aus"][:max_rows])
         reconstructed, _, _ = self.edit(edited, batch["aus"][:max_rows])

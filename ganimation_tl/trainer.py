@@ -14,6 +14,14 @@ Resume rule: if ``<workdir>/checkpoints`` holds a checkpoint, restore the newest
 optimizer state, step counter) and continue at the same epoch and batch; otherwise start fresh.
 Checkpoints are written by ``tf.train.CheckpointManager``; every other file the trainer writes
 (sample grids, JSON) goes to a temporary name first and is renamed into place.
+
+Distributed training (``strategy``, see :mod:`ganimation_tl.distribute`): each epoch's dataset (of
+global batches) is split over the replicas with ``strategy.experimental_distribute_dataset``; the
+model's ``train_step`` receives per-replica batches and returns metrics already reduced over the
+replicas. Only the chief writes checkpoints, summaries and sample grids; the other workers take
+part in each checkpoint save (it may run collective ops) but write it to a scratch folder deleted at
+the end, restore from the chief's ``<workdir>/checkpoints`` (a folder all hosts must see), and agree
+with the chief on when to stop (signals, ``max_minutes``) so no worker waits forever in a step.
 """
 from __future__ import annotations
 
@@ -29,6 +37,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from ganimation_tl import distribute
 from ganimation_tl.au_data import write_image_atomic, write_text_atomic
 from ganimation_tl.errors import InputError, TrainingError
 
@@ -93,18 +102,27 @@ class Trainer:
         make_dataset: ``(epoch, skip_batches) -> iterable of batches`` for one epoch.
         options: :class:`TrainerOptions`.
         print_fn: where progress lines go (``absl.logging.info`` by default).
+        strategy: the ``tf.distribute.Strategy`` the model was built under (default: none, i.e. the
+            default strategy). With more than one replica, ``make_dataset`` must return a
+            ``tf.data.Dataset`` of global batches.
     """
 
     def __init__(self, model, make_dataset: Callable, options: TrainerOptions,
-                 print_fn: Callable[[str], None] = logging.info):
+                 print_fn: Callable[[str], None] = logging.info, strategy=None):
         self.model = model
         self.make_dataset = make_dataset
         self.options = options
         self.print = print_fn
+        self.strategy = strategy
+        self.is_chief = distribute.is_chief(strategy)
+        self._multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.checkpoint = tf.train.Checkpoint(step=self.step, **model.trackables())
-        self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(options.workdir, "checkpoints"),
-                                                  max_to_keep=options.keep_checkpoints)
+        self.chief_checkpoint_dir = os.path.join(options.workdir, "checkpoints")
+        # Non-chief workers save into a scratch folder (removed at the end) and restore the chief's.
+        self.scratch_dir = None if self.is_chief else distribute.worker_scratch_dir(options.workdir, strategy)
+        save_dir = self.chief_checkpoint_dir if self.is_chief else os.path.join(self.scratch_dir, "checkpoints")
+        self.manager = tf.train.CheckpointManager(self.checkpoint, save_dir, max_to_keep=options.keep_checkpoints)
         self.writer = None
         self.stop_requested: Optional[str] = None
 
@@ -141,9 +159,14 @@ class Trainer:
         Raises:
             TrainingError: checkpoints exist but none of them can be restored.
         """
-        candidates = list(reversed(self.manager.checkpoints))
+        self._restored_from = None
+        if self.is_chief:
+            candidates = list(reversed(self.manager.checkpoints))
+        else:
+            state = tf.train.get_checkpoint_state(self.chief_checkpoint_dir)
+            candidates = list(reversed(state.all_model_checkpoint_paths)) if state else []
         if not candidates:
-            self.print("No checkpoint in %s: starting from step 0." % self.manager.directory)
+            self.print("No checkpoint in %s: starting from step 0." % self.chief_checkpoint_dir)
             return 0
         failures = []
         for path in candidates:
@@ -155,6 +178,7 @@ class Trainer:
                 logging.warning("checkpoint %s is unreadable (%s); trying the previous one", path, reason[:200])
                 continue
             step = int(self.step.numpy())
+            self._restored_from = path
             epoch, batch = divmod(step, self.options.steps_per_epoch)
             if failures:
                 self.print("Fell back to %s: newer checkpoint(s) unreadable: %s." % (path, "; ".join(failures)))
@@ -162,7 +186,7 @@ class Trainer:
                        % (path, step, epoch, batch, self.options.steps_per_epoch))
             return step
         raise TrainingError("no readable checkpoint in %s: %s; move the folder away to start over"
-                            % (self.manager.directory, "; ".join(failures)))
+                            % (self.chief_checkpoint_dir, "; ".join(failures)))
 
     def save(self, step: int) -> str:
         """Write a checkpoint for ``step`` through ``CheckpointManager``.
@@ -184,8 +208,12 @@ class Trainer:
 
     def _clean_stale_temp_files(self) -> None:
         """Remove what a killed run can leave behind: ``.<name>.*.tmp`` files of atomic writes and
-        TensorFlow's ``ckpt-N_temp`` folders. Final names are only ever complete files."""
+        TensorFlow's ``ckpt-N_temp`` folders. Final names are only ever complete files. A non-chief
+        worker only clears its own scratch folder."""
         import glob
+        if not self.is_chief:
+            _remove_paths([self.scratch_dir])
+            return
         workdir = self.options.workdir
         stale = glob.glob(os.path.join(workdir, ".*.tmp")) + glob.glob(os.path.join(workdir, "*", ".*.tmp"))
         stale += glob.glob(os.path.join(self.manager.directory, "*_temp*"))
@@ -204,8 +232,11 @@ class Trainer:
         opts = self.options
         os.makedirs(opts.workdir, exist_ok=True)
         self._clean_stale_temp_files()
-        self.writer = tf.summary.create_file_writer(os.path.join(opts.workdir, "tb"))
+        self.writer = (tf.summary.create_file_writer(os.path.join(opts.workdir, "tb")) if self.is_chief
+                       else tf.summary.create_noop_writer())
         step = self.restore()
+        if self._multi_worker:
+            self._check_workers_agree(step)
         total = opts.total_steps
         if step >= total:
             self.print("Nothing to do: step %d already reached the last step %d." % (step, total))
@@ -213,7 +244,7 @@ class Trainer:
         last: Dict[str, float] = {}
         start_time, start_step = time.time(), step
         window_time, window_steps, input_wait = time.time(), 0, 0.0
-        last_saved = step
+        last_saved, saved_in_loop = step, False
         self.stop_requested = None
         previous_handlers = self._install_signal_handlers()
         deadline = None if opts.max_minutes is None else start_time + 60.0 * float(opts.max_minutes)
@@ -221,7 +252,7 @@ class Trainer:
         try:
             while step < total and not out_of_time:
                 epoch, skip = divmod(step, opts.steps_per_epoch)
-                iterator = iter(self.make_dataset(epoch, skip))
+                iterator = iter(self._distribute(self.make_dataset(epoch, skip)))
                 while step < total:
                     t_wait = time.time()
                     try:
@@ -253,17 +284,23 @@ class Trainer:
                         last["perf/input_wait_fraction"] = input_wait / max(elapsed, 1e-9)
                         self._log(step, total, last, start_time, start_step)
                         window_time, window_steps, input_wait = time.time(), 0, 0.0
-                    if opts.image_every and (step % opts.image_every == 0 or step == total):
+                    if opts.image_every and self.is_chief and (step % opts.image_every == 0 or step == total):
                         self._write_images(step, batch)
                     if step % opts.checkpoint_every == 0:
                         self.save(step)
-                        last_saved = step
-                    if self.stop_requested:
+                        last_saved, saved_in_loop = step, True
+                    # Decide once from snapshots: a signal or the clock must not change it below.
+                    requested = self.stop_requested
+                    timed_out = deadline is not None and time.time() >= deadline
+                    if self._multi_worker and self._any_worker(bool(requested) or timed_out):
+                        # Every worker stops at the same step (else the others wait for it forever).
+                        if not (requested or timed_out):
+                            requested = "another worker stopped (signal or time budget)"
+                    if requested:
                         out_of_time = True
-                        self.print("Stopping at step %d of %d: %s. Writing a checkpoint."
-                                   % (step, total, self.stop_requested))
+                        self.print("Stopping at step %d of %d: %s. Writing a checkpoint." % (step, total, requested))
                         break
-                    if deadline is not None and time.time() >= deadline:
+                    if timed_out:
                         out_of_time = True
                         self.print("Time budget of %g minutes used up at step %d of %d."
                                    % (opts.max_minutes, step, total))
@@ -276,10 +313,52 @@ class Trainer:
             for sig, handler in previous_handlers.items():
                 signal.signal(sig, handler)
             self.writer.close()
-        if step > last_saved or self.manager.latest_checkpoint is None:
+        # (Decided from state every worker shares, so all workers take part in the same saves.)
+        if step > last_saved or (self._restored_from is None and not saved_in_loop):
             path = self.save(step)
             self.print("Saved %s." % path)
+        if not self.is_chief:
+            _remove_paths([self.scratch_dir])
         return last
+
+    # ------------------------------------------------------------------ distribution
+    def _distribute(self, dataset):
+        """Split a dataset of global batches over the strategy's replicas (no-op without one)."""
+        strategy = self.strategy
+        if strategy is None or not isinstance(dataset, tf.data.Dataset) or not (
+                strategy.num_replicas_in_sync > 1 or self._multi_worker
+                or isinstance(strategy, tf.distribute.MirroredStrategy)):
+            return dataset
+        options = tf.data.Options()
+        # Elements are generated in memory (no files to shard): each worker keeps its share of every batch.
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        return strategy.experimental_distribute_dataset(dataset.with_options(options))
+
+    def _sum_over_replicas(self, value: float) -> float:
+        """Sum of ``value`` over all replicas of all workers (a collective: every worker must call it)."""
+        if not hasattr(self, "_sum_fn"):
+            strategy = self.strategy
+
+            @tf.function
+            def sum_fn(value):
+                per_replica = strategy.run(lambda v: tf.identity(v), args=(value,))
+                return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+            self._sum_fn = sum_fn
+        return float(self._sum_fn(tf.constant(float(value), tf.float64)).numpy())
+
+    def _any_worker(self, flag: bool) -> bool:
+        """True if ``flag`` is True on any worker (every worker must call it)."""
+        return self._sum_over_replicas(1.0 if flag else 0.0) > 0
+
+    def _check_workers_agree(self, step: int) -> None:
+        """Raise on every worker if the workers restored different steps (then their loops would
+        wait on each other forever)."""
+        mean = self._sum_over_replicas(step) / self.strategy.num_replicas_in_sync
+        if mean != step:
+            raise TrainingError("the workers restored different checkpoints (this worker: step %d, mean over "
+                                "workers: %g); the workdir %s must be on storage every worker can read"
+                                % (step, mean, self.options.workdir))
 
     # ------------------------------------------------------------------ outputs
     def _log(self, step, total, metrics, start_time, start_step):
