@@ -105,7 +105,9 @@ class AttentionMonitor:
 
     A mask near 1 means the generator copies its input and edits nothing, the failure GANimation
     users report most (official issue tracker); near 0 means it repaints the whole face. The
-    author's advice is to keep mean(A) near 0.5 by tuning only lambda_attention (lambda_mask).
+    author's advice is to keep mean(A) near 0.5 by tuning only lambda_attention (lambda_mask): its
+    penalty on mean(A) pushes A towards 0, so raise it when A saturates at 1 and lower it when A
+    collapses to 0.
     """
 
     def __init__(self, low: float = 0.05, high: float = 0.95, patience: int = 50):
@@ -122,9 +124,10 @@ class AttentionMonitor:
         if side == "high":
             return ("attention mask saturated: mean attention %.3f > %.2f for %d generator steps (step %d); "
                     "the generator is copying its input and edits nothing. Usual causes: wrong or inconsistent "
-                    "AU labels; else lower --lambda_attention." % (mean_attention, self.high, self.count, step))
+                    "AU labels; else raise --lambda_attention (its penalty on mean(A) pushes A down)."
+                    % (mean_attention, self.high, self.count, step))
         return ("attention mask collapsed: mean attention %.3f < %.2f for %d generator steps (step %d); the "
-                "generator repaints the whole face. Raise --lambda_attention."
+                "generator repaints the whole face. Lower --lambda_attention."
                 % (mean_attention, self.low, self.count, step))
 
 

@@ -19,10 +19,10 @@ from ganimation_tl.layers import Conv2dTranspose, InstanceNorm2d, TileAndConcat,
 
 tl.logging.set_verbosity(tl.logging.WARN)  # TL logs every layer it builds at INFO
 
-__all__ = ["build_generator", "build_critic", "compose", "critic_output_size"]
+__all__ = ["build_generator", "build_critic", "compose", "critic_output_size", "unique_model_name"]
 
 
-def _unique_model_name(prefix: str) -> str:
+def unique_model_name(prefix: str) -> str:
     """TL keeps a process-wide set of model names and refuses duplicates; layer names (and so
     variable names) keep the plain prefix, only the Model object's own name gets a suffix."""
     from tensorlayer.models import core
@@ -106,7 +106,7 @@ def build_generator(image_size: int = 128, num_aus: int = 17, conv_dim: int = 64
         ch = out_ch
     color = _conv(x, 3, 7, 1, p + "color", ch, act=tf.nn.tanh)
     attention = _conv(x, 1, 7, 1, p + "attention", ch, act=tf.nn.sigmoid)
-    return tl.models.Model(inputs=[image, aus], outputs=[color, attention], name=_unique_model_name(name))
+    return tl.models.Model(inputs=[image, aus], outputs=[color, attention], name=unique_model_name(name))
 
 
 def critic_output_size(image_size: int, repeat_num: int = 6) -> int:
@@ -159,7 +159,7 @@ def build_critic(image_size: int = 128, num_aus: int = 17, conv_dim: int = 64, r
     critic_map = _conv(x, 1, 3, 1, p + "critic_map", ch_in)
     au = _conv(x, num_aus, side, 1, p + "au_conv", ch_in, padding="VALID")
     au = tl.layers.Reshape([-1, num_aus], name=p + "au")(au)
-    return tl.models.Model(inputs=image, outputs=[critic_map, au], name=_unique_model_name(name))
+    return tl.models.Model(inputs=image, outputs=[critic_map, au], name=unique_model_name(name))
 
 
 def compose(image, color_mask, attention_mask):
