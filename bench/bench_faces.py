@@ -12,20 +12,15 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 import skimage.data
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ganimation_tl.faces import FaceDetector, align_face, paste_back  # noqa: E402
+from ganimation_tl.timing import median_seconds  # noqa: E402
 
 
 def median_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    return median_seconds(fn, repeats, warmup=0)
 
 
 def main():

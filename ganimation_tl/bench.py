@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import os
 import resource
-import statistics
-import time
 
 import numpy as np
 from absl import app, flags
+
+from ganimation_tl.timing import median_seconds
 
 flags.DEFINE_list("batch_sizes", ["4", "25"], "Batch sizes to time.")
 flags.DEFINE_integer("image_size", 128, "Image side.")
@@ -36,16 +36,6 @@ def generator_forward_macs(image_size: int = 128, num_aus: int = 17, conv_dim: i
     macs += (s // 2) ** 2 * 4 * 4 * conv_dim * 2 * conv_dim               # up2
     macs += s * s * 7 * 7 * conv_dim * (3 + 1)                            # colour + attention heads
     return macs
-
-
-def _median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up (tracing)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def _peak_rss_mb() -> float:
@@ -72,7 +62,7 @@ def main(argv):
             ("generator step", lambda: float(model.generator_step(images, aus, target)["generator/total"]), None),
         ]
         for name, fn, flops in rows:
-            seconds = _median_seconds(fn, FLAGS.repeats)
+            seconds = median_seconds(fn, FLAGS.repeats)
             rate = "%12.1f" % (flops * batch / seconds / 1e9) if flops else "%12s" % "-"
             print("%-22s %6d %10.1f %10.3f %s %12.0f" % (name, batch, 1000 * seconds / batch, 1 / seconds, rate,
                                                            _peak_rss_mb()))

@@ -10,7 +10,6 @@ variables keep stable names across processes and checkpoints.
 """
 from __future__ import annotations
 
-import math
 
 import tensorflow as tf
 import tensorlayer as tl

@@ -29,7 +29,6 @@ import dataclasses
 import json
 import math
 import os
-import sys
 import time
 from typing import Callable, Dict, Optional
 

@@ -247,7 +247,6 @@ def edit_video(editor, video, output, settings: Mapping[int, float], which: str 
         VideoWriteError: the MP4 cannot be written or does not decode to every frame.
     """
     info = probe_video(video)
-    name = os.path.basename(info.path)
     expected = info.frame_count
     if max_frames:
         expected = min(expected, max_frames) if expected else max_frames
