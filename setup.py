@@ -17,7 +17,7 @@ setup(
     description="GANimation (anatomically-aware facial expression editing) in TensorFlow 2 + TensorLayer 2",
     long_description=open(os.path.join(os.path.dirname(__file__), "README.md"), encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    python_requires=">=3.9,<3.12.99",
+    python_requires=">=3.9,<3.13",  # TensorLayer 2.2.5 imports distutils
     packages=find_packages(include=["ganimation_tl", "ganimation_tl.*", "other_models", "other_models.*"]),
     py_modules=["train", "infer"],
     install_requires=[
