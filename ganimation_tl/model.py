@@ -78,6 +78,7 @@ class GANimationConfig:
             raise ValueError("decay_epochs must be in [0, epochs], got %r" % self.decay_epochs)
 
     def to_json(self) -> str:
+        """The config as indented JSON (the ``config`` field of a workdir's ``config.json``)."""
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
     @classmethod
@@ -116,6 +117,8 @@ class AttentionMonitor:
         self.side = None
 
     def update(self, mean_attention: float, step: int) -> Optional[str]:
+        """Record one generator step's mean attention (in [0, 1]); return a warning every ``patience``
+        consecutive saturated steps on the same side, else None."""
         side = "high" if mean_attention > self.high else "low" if mean_attention < self.low else None
         self.count = self.count + 1 if side is not None and side == self.side else (1 if side else 0)
         self.side = side

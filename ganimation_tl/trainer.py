@@ -75,6 +75,7 @@ class TrainerOptions:
 
     @property
     def total_steps(self) -> int:
+        """Last step of the run: ``epochs * steps_per_epoch``, capped by ``max_steps``."""
         total = self.epochs * self.steps_per_epoch
         return total if self.max_steps is None else min(total, int(self.max_steps))
 
