@@ -6,7 +6,8 @@ The trainer owns the loop and nothing else. A model plugs in through a small int
 * ``train_step(batch, step) -> dict[str, scalar]``: one iteration (GANimation runs a critic step
   and, every ``n_critic`` iterations, a generator step);
 * ``set_learning_rate_epoch(epoch: float) -> dict[str, float]``: the learning-rate schedule;
-* ``sample_grid(batch) -> uint8 [H, W, 3]``: an image panel for TensorBoard and the workdir;
+* ``sample_grid(batch) -> uint8 [H, W, 3] | None``: an image panel for TensorBoard and the workdir
+  (summary tag ``model.sample_grid_tag`` if set);
 * optionally ``check_health(metrics, step) -> str | None``: a warning to log (GANimation warns
   when the attention mask saturates).
 
@@ -380,8 +381,11 @@ class Trainer:
 
     def _write_images(self, step, batch):
         grid = self.model.sample_grid(batch)
+        if grid is None:  # the model has no image panel
+            return
+        tag = getattr(self.model, "sample_grid_tag", "samples/input_edited_attention_colour_reconstruction")
         with self.writer.as_default(step=step):
-            tf.summary.image("samples/input_edited_attention_colour_reconstruction", grid[np.newaxis], step=step)
+            tf.summary.image(tag, grid[np.newaxis], step=step)
         folder = os.path.join(self.options.workdir, "samples")
         try:
             os.makedirs(folder, exist_ok=True)

@@ -1,0 +1,155 @@
+"""Glue shared by the sibling-paper models of ``other_models/``: common flags and the trainer call.
+
+A sibling model file (``other_models/<paper>.py``) defines
+
+* a frozen config dataclass whose field names are its flag names (flags default to None = "the
+  config default", see :func:`ganimation_tl.flag_utils.config_from_flags`). Generic names
+  (``batch_size``, ``epochs``, ``seed``, ``image_size``, ``beta1``...) are shared by all models;
+  paper-specific names carry the model name as prefix (``drgan_pose_dim``) so models never clash;
+* a model object with the trainer interface (:mod:`ganimation_tl.trainer`): ``trackables()``,
+  ``train_step(batch, step) -> dict``, ``set_learning_rate_epoch(epoch) -> dict``,
+  ``sample_grid(batch) -> uint8 [H, W, 3]`` (or None) and optionally ``check_health``;
+* ``define_flags(flag_values)`` calling :func:`define_common_flags` plus its own flags, and
+  ``train(flag_values)`` that builds config, data and model and ends with :func:`run_trainer`;
+* ``registry.register(ModelEntry(name, summary, define_flags, train))`` at import.
+
+Data flows one way: data (``ganimation_tl.datasets``) -> networks (``ganimation_tl.layers``,
+``networks``) -> losses (``ganimation_tl.losses``) -> model train step -> :class:`Trainer` -> CLI.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Callable, Dict, Iterable, Optional, Sequence
+
+from absl import flags, logging
+
+from ganimation_tl.errors import InputError
+from ganimation_tl.flag_utils import config_from_flags, define_once
+
+__all__ = ["define_common_flags", "check_positive_flags", "config_or_input_error", "run_trainer",
+           "images_grid"]
+
+
+def define_common_flags(flag_values=flags.FLAGS) -> None:
+    """Define the trainer flags every model shares (``--workdir``, ``--max_steps``, ``--max_minutes``,
+    ``--log_every``, ``--image_every``, ``--checkpoint_every``, ``--keep_checkpoints``) and the generic
+    hyper-parameter names (``--batch_size``, ``--epochs``, ``--seed``, ``--image_size``); idempotent."""
+    define_once("string", "workdir", None, "Run folder (checkpoints, TensorBoard, samples). "
+                "Default: runs/<model>. Re-running with the same workdir resumes.", flag_values)
+    define_once("integer", "max_steps", None, "Stop after this many iterations in total (default: all epochs).",
+                flag_values)
+    define_once("float", "max_minutes", None, "Stop after this many minutes of wall-clock time in this process "
+                "(checked after each iteration; a checkpoint is written). Default: no time limit.", flag_values)
+    define_once("integer", "log_every", 10, "Iterations between log lines and scalar summaries.", flag_values)
+    define_once("integer", "image_every", 100, "Iterations between sample grids (0: never).", flag_values)
+    define_once("integer", "checkpoint_every", 500, "Iterations between checkpoints (also at the end).", flag_values)
+    define_once("integer", "keep_checkpoints", 3, "Checkpoints to keep.", flag_values)
+    for name, text in (("batch_size", "Batch size."), ("epochs", "Epochs."), ("seed", "Random seed."),
+                       ("image_size", "Side of the square images fed to the networks.")):
+        define_once("integer", name, None, text + " Unset: the model's config default.", flag_values)
+
+
+def check_positive_flags(flag_values, names: Sequence[str]) -> None:
+    """Raise :class:`InputError` naming the flag if any of ``names`` is set and not positive."""
+    for name in names:
+        value = flag_values[name].value
+        if value is not None and not value > 0:
+            raise InputError("--%s must be positive, got %r" % (name, value))
+
+
+def config_or_input_error(cls, flag_values=flags.FLAGS, **overrides):
+    """``config_from_flags(cls, ...)``, turning the dataclass's ``ValueError``/``TypeError``
+    (raised by its ``__post_init__`` checks) into an :class:`InputError` naming the model."""
+    try:
+        return config_from_flags(cls, flag_values, **overrides)
+    except (ValueError, TypeError) as error:
+        raise InputError("invalid %s settings: %s" % (cls.__name__, error))
+
+
+def run_trainer(model_name: str, model, make_dataset: Callable[[int, int], Iterable], *, steps_per_epoch: int,
+                epochs: int, flag_values=flags.FLAGS, config=None, data_description: str = "",
+                extra: Optional[dict] = None) -> Dict[str, float]:
+    """Run :class:`ganimation_tl.trainer.Trainer` on ``model`` with the common flags.
+
+    Writes ``<workdir>/config.json`` (model name, config dataclass, data description, ``extra``)
+    atomically first, then trains with resume, checkpoints, TensorBoard summaries and sample grids.
+
+    Args:
+        model_name: the registry name (default workdir ``runs/<model_name>``).
+        model: object with the trainer interface (see the module docstring).
+        make_dataset: ``(epoch, skip_batches) -> iterable of batches`` for one epoch; must be
+            deterministic per epoch so a resumed run continues with the same batches.
+        steps_per_epoch: batches per epoch (> 0). epochs: epochs to train (> 0).
+        flag_values: parsed flags (the common flags of :func:`define_common_flags`).
+        config: the model's config dataclass (saved in ``config.json``).
+
+    Returns:
+        The last logged metrics.
+
+    Raises:
+        InputError: non-positive counts or trainer flags.
+    """
+    from ganimation_tl.trainer import Trainer, TrainerOptions, write_json_atomic
+
+    check_positive_flags(flag_values, ("max_steps", "log_every", "checkpoint_every", "keep_checkpoints"))
+    if flag_values.max_minutes is not None and not flag_values.max_minutes > 0:
+        raise InputError("--max_minutes must be positive, got %r" % flag_values.max_minutes)
+    if steps_per_epoch <= 0:
+        raise InputError("%s: the data gives no full batch per epoch (steps_per_epoch=%d); use a smaller "
+                         "--batch_size or more data" % (model_name, steps_per_epoch))
+    if epochs <= 0:
+        raise InputError("--epochs must be positive, got %d" % epochs)
+    workdir = flag_values.workdir or os.path.join("runs", model_name)
+    os.makedirs(workdir, exist_ok=True)
+    record = {"model": model_name, "data": data_description}
+    if config is not None:
+        record["config"] = dataclasses.asdict(config)
+    if extra:
+        record.update(extra)
+    write_json_atomic(os.path.join(workdir, "config.json"), record)
+    options = TrainerOptions(workdir=workdir, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                             max_steps=flag_values.max_steps, max_minutes=flag_values.max_minutes,
+                             log_every=flag_values.log_every, image_every=flag_values.image_every,
+                             checkpoint_every=flag_values.checkpoint_every,
+                             keep_checkpoints=flag_values.keep_checkpoints)
+    logging.info("%s on %s; %d steps per epoch, %d steps in this run; workdir %s", model_name,
+                 data_description or "its data", steps_per_epoch, options.total_steps, workdir)
+    return Trainer(model, make_dataset, options).run()
+
+
+def images_grid(rows: Sequence, pad: int = 2):
+    """Tile image rows into one uint8 panel for sample grids.
+
+    Args:
+        rows: a list of rows, each a list/array of images ``[H, W]``, ``[H, W, 1]`` or ``[H, W, 3]``,
+            float in [-1, 1] (or [0, 1] if every value is >= 0 and the array is float; pass uint8 to be
+            exact) or uint8. All images must share H and W.
+        pad: white pixels between images.
+
+    Returns:
+        uint8 ``[rows*(H+pad)-pad, cols*(W+pad)-pad, 3]`` RGB.
+    """
+    import numpy as np
+
+    def to_uint8(img):
+        img = np.asarray(img)
+        if img.ndim == 2:
+            img = img[..., None]
+        if img.shape[-1] == 1:
+            img = np.repeat(img, 3, axis=-1)
+        if img.dtype != np.uint8:
+            img = img.astype(np.float32)
+            if img.min() < 0:
+                img = (img + 1.0) / 2.0
+            img = np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
+        return img
+
+    rows = [[to_uint8(i) for i in row] for row in rows]
+    h, w = rows[0][0].shape[:2]
+    cols = max(len(r) for r in rows)
+    out = np.full((len(rows) * (h + pad) - pad, cols * (w + pad) - pad, 3), 255, np.uint8)
+    for r, row in enumerate(rows):
+        for c, img in enumerate(row):
+            out[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = img
+    return out
