@@ -42,6 +42,16 @@ class GANimationConfig:
         batch_size: 25. epochs: 30. decay_epochs: the rate decays linearly to 0 over the last 10.
         target_noise: half-width of the U(-a, a) noise added to the target AUs (0.1).
         seed: seed for weight initialisation and data shuffling.
+        micro_batch_size: 0 (default) runs each step on the whole (per-replica) batch; a positive m
+            runs it in chunks of m faces and sums their gradients, which gives the same update (every
+            loss term is per-sample: instance norm, per-sample gradient penalty, means weighted by
+            chunk share, the TV sum summed) with the activations of only m faces alive at a time.
+            A memory lever (issue 5), not from the paper.
+        fuse_generator_forward: True (default): on generator iterations run the generator step first
+            and let the critic step reuse its fake images, saving one generator forward per
+            ``n_critic`` iterations; the generator then sees the critic after its ``n_critic``
+            updates since the last generator step, as in WGAN-GP's Algorithm 1 (Gulrajani et al.
+            2017). False: critic step first, then generator step (official GANimation order).
     """
 
     image_size: int = 128
@@ -66,6 +76,8 @@ class GANimationConfig:
     decay_epochs: int = 10
     target_noise: float = 0.1
     seed: int = 0
+    micro_batch_size: int = 0
+    fuse_generator_forward: bool = True
 
     def __post_init__(self):
         if self.image_size % 4:
@@ -74,6 +86,8 @@ class GANimationConfig:
         for name in ("num_aus", "g_conv_dim", "d_conv_dim", "d_repeat_num", "n_critic", "batch_size", "epochs"):
             if getattr(self, name) <= 0:
                 raise ValueError("%s must be positive, got %r" % (name, getattr(self, name)))
+        if self.micro_batch_size < 0:
+            raise ValueError("micro_batch_size must be >= 0 (0: whole batch), got %r" % self.micro_batch_size)
         if not 0 <= self.decay_epochs <= self.epochs:
             raise ValueError("decay_epochs must be in [0, epochs], got %r" % self.decay_epochs)
 
@@ -174,6 +188,7 @@ class GANimation:
             self._build(build_optimizers)
         self.critic_step = tf.function(self._distributed_critic_step)
         self.generator_step = tf.function(self._distributed_generator_step)
+        self.fused_step = tf.function(self._distributed_fused_step)
         self.edit = tf.function(self._edit)
         self.estimate_aus = tf.function(self._estimate_aus)
 
@@ -238,52 +253,116 @@ class GANimation:
     def _distributed_generator_step(self, real_images, source_aus, target_aus):
         return self._reduce(self.strategy.run(self._generator_step, args=(real_images, source_aus, target_aus)))
 
-    def _critic_step(self, real_images, source_aus, target_aus, gp_alpha=None):
-        """One critic update on this replica's batch; ``gp_alpha`` ``[B, 1, 1, 1]`` in [0, 1] fixes the
-        gradient-penalty interpolation weights (default: one U(0, 1) draw per sample)."""
-        c = self.config
-        w = self._replica_weight(real_images)
-        fake_images, _, _ = self._edit(real_images, target_aus)
-        fake_images = tf.stop_gradient(fake_images)
-        with tf.GradientTape() as tape:
-            real_map, real_aus_pred = self.critic(real_images)
-            fake_map, _ = self.critic(fake_images)
-            adversarial = self._weighted(losses.wgan_critic_loss(real_map, fake_map), w)
-            au = self._weighted(losses.au_regression_loss(real_aus_pred, source_aus), w)
-            gp = self._weighted(losses.gradient_penalty(lambda x: self.critic(x)[0], real_images, fake_images,
-                                                        alpha=gp_alpha), w)
-            total = c.lambda_adv * adversarial + c.lambda_au * au + c.lambda_gp * gp
-        grads = tape.gradient(total, self.critic.trainable_weights)
-        self.d_optimizer.apply_gradients(zip(grads, self.critic.trainable_weights))
-        return {
-            "critic/total": total, "critic/adversarial": adversarial, "critic/au": au,
-            "critic/gradient_penalty": gp,
-            "critic/au_mae": self._weighted(tf.reduce_mean(tf.abs(real_aus_pred - source_aus)), w),
-        }
+    def _distributed_fused_step(self, real_images, source_aus, target_aus, gp_alpha=None):
+        args = (real_images, source_aus, target_aus) + (() if gp_alpha is None else (gp_alpha,))
+        return self._reduce(self.strategy.run(self._fused_step, args=args))
 
-    def _generator_step(self, real_images, source_aus, target_aus):
+    def _chunks(self, tensors):
+        """Split this replica's batch for micro-batching: a list of ``(tensors_i, share_i)`` with
+        ``share_i = len_i / B`` (None when the batch is not split). Needs a static batch size."""
+        m = self.config.micro_batch_size
+        b = tensors[0].shape[0]
+        if not m or b is None or m >= b:
+            return [(tensors, None)]
+        sizes = [m] * (b // m) + ([b % m] if b % m else [])
+        parts = [tf.split(t, sizes) if t is not None else [None] * len(sizes) for t in tensors]
+        return [(tuple(p[i] for p in parts), sizes[i] / b) for i in range(len(sizes))]
+
+    @staticmethod
+    def _after(tensors, dependencies):
+        """``tensors`` gated on ``dependencies`` (so the next chunk starts after this one's gradients
+        and the runtime frees this chunk's activations first)."""
+        if not dependencies:
+            return tensors
+        with tf.control_dependencies(dependencies):
+            return tuple(None if t is None else tf.identity(t) for t in tensors)
+
+    @staticmethod
+    def _share(weight, share):
+        if share is None:
+            return weight
+        return share if weight is None else weight * share
+
+    @staticmethod
+    def _accumulate(total, grads):
+        return list(grads) if total is None else [a + g for a, g in zip(total, grads)]
+
+    def _critic_step(self, real_images, source_aus, target_aus, gp_alpha=None, fake_images=None):
+        """One critic update on this replica's batch; ``gp_alpha`` ``[B, 1, 1, 1]`` in [0, 1] fixes the
+        gradient-penalty interpolation weights (default: one U(0, 1) draw per sample);
+        ``fake_images`` ``[B, H, W, 3]`` (the generator step's, in the fused step) skips the
+        generator forward."""
         c = self.config
         w = self._replica_weight(real_images)
-        with tf.GradientTape() as tape:
-            fake_images, fake_attention, _ = self._edit(real_images, target_aus)
-            fake_map, fake_aus_pred = self.critic(fake_images)
-            reconstructed, rec_attention, _ = self._edit(fake_images, source_aus)
-            adversarial = self._weighted(losses.wgan_generator_loss(fake_map), w)
-            au = self._weighted(losses.au_regression_loss(fake_aus_pred, target_aus), w)
-            cycle = self._weighted(losses.cycle_loss(reconstructed, real_images), w)
-            attention = self._weighted(
-                losses.attention_mean_loss(fake_attention) + losses.attention_mean_loss(rec_attention), w)
-            # A sum over the batch (paper eq. 4): the replicas' sums add up to the global sum.
-            tv = losses.total_variation_loss(fake_attention) + losses.total_variation_loss(rec_attention)
-            total = (c.lambda_adv * adversarial + c.lambda_au * au + c.lambda_cycle * cycle
-                     + c.lambda_attention * attention + c.lambda_tv * tv)
-        grads = tape.gradient(total, self.generator.trainable_weights)
-        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))
-        return {
-            "generator/total": total, "generator/adversarial": adversarial, "generator/au": au,
-            "generator/cycle": cycle, "generator/attention": attention, "generator/attention_tv": tv,
-            "generator/mean_attention": self._weighted(tf.reduce_mean(fake_attention), w),
-        }
+        variables = self.critic.trainable_weights
+        grads, metrics = None, {}
+        for chunk, share in self._chunks((real_images, source_aus, target_aus, gp_alpha, fake_images)):
+            real, source, target, alpha, fake = self._after(chunk, grads)
+            weight = self._share(w, share)
+            if fake is None:
+                fake = self._edit(real, target)[0]
+            fake = tf.stop_gradient(fake)
+            with tf.GradientTape() as tape:
+                real_map, real_aus_pred = self.critic(real)
+                fake_map, _ = self.critic(fake)
+                adversarial = self._weighted(losses.wgan_critic_loss(real_map, fake_map), weight)
+                au = self._weighted(losses.au_regression_loss(real_aus_pred, source), weight)
+                gp = self._weighted(losses.gradient_penalty(lambda x: self.critic(x)[0], real, fake, alpha=alpha),
+                                    weight)
+                total = c.lambda_adv * adversarial + c.lambda_au * au + c.lambda_gp * gp
+            grads = self._accumulate(grads, tape.gradient(total, variables))
+            for key, value in (("critic/total", total), ("critic/adversarial", adversarial), ("critic/au", au),
+                               ("critic/gradient_penalty", gp),
+                               ("critic/au_mae", self._weighted(tf.reduce_mean(tf.abs(real_aus_pred - source)),
+                                                                weight))):
+                metrics[key] = metrics[key] + value if key in metrics else value
+        self.d_optimizer.apply_gradients(zip(grads, variables))
+        return metrics
+
+    def _generator_step(self, real_images, source_aus, target_aus, return_fakes=False):
+        """One generator update on this replica's batch (paper eq. 6 with the critic fixed). With
+        ``return_fakes`` the metrics dict also holds ``"fakes"``: the (pre-update) generator's
+        edited images ``[B, H, W, 3]``, for the fused step's critic update."""
+        c = self.config
+        w = self._replica_weight(real_images)
+        variables = self.generator.trainable_weights
+        grads, metrics, fakes = None, {}, []
+        for chunk, share in self._chunks((real_images, source_aus, target_aus)):
+            real, source, target = self._after(chunk, grads)
+            weight = self._share(w, share)
+            with tf.GradientTape() as tape:
+                fake_images, fake_attention, _ = self._edit(real, target)
+                fake_map, fake_aus_pred = self.critic(fake_images)
+                reconstructed, rec_attention, _ = self._edit(fake_images, source)
+                adversarial = self._weighted(losses.wgan_generator_loss(fake_map), weight)
+                au = self._weighted(losses.au_regression_loss(fake_aus_pred, target), weight)
+                cycle = self._weighted(losses.cycle_loss(reconstructed, real), weight)
+                attention = self._weighted(
+                    losses.attention_mean_loss(fake_attention) + losses.attention_mean_loss(rec_attention), weight)
+                # A sum over the batch (paper eq. 4): chunks' and replicas' sums add up to the global sum.
+                tv = losses.total_variation_loss(fake_attention) + losses.total_variation_loss(rec_attention)
+                total = (c.lambda_adv * adversarial + c.lambda_au * au + c.lambda_cycle * cycle
+                         + c.lambda_attention * attention + c.lambda_tv * tv)
+            grads = self._accumulate(grads, tape.gradient(total, variables))
+            fakes.append(tf.stop_gradient(fake_images))
+            for key, value in (("generator/total", total), ("generator/adversarial", adversarial),
+                               ("generator/au", au), ("generator/cycle", cycle),
+                               ("generator/attention", attention), ("generator/attention_tv", tv),
+                               ("generator/mean_attention",
+                                self._weighted(tf.reduce_mean(fake_attention), weight))):
+                metrics[key] = metrics[key] + value if key in metrics else value
+        self.g_optimizer.apply_gradients(zip(grads, variables))
+        if return_fakes:
+            metrics["fakes"] = fakes[0] if len(fakes) == 1 else tf.concat(fakes, axis=0)
+        return metrics
+
+    def _fused_step(self, real_images, source_aus, target_aus, gp_alpha=None):
+        """A generator step, then a critic step on the generator step's fake images (one generator
+        forward fewer than the two steps run separately)."""
+        metrics = self._generator_step(real_images, source_aus, target_aus, return_fakes=True)
+        fakes = metrics.pop("fakes")
+        metrics.update(self._critic_step(real_images, source_aus, target_aus, gp_alpha, fake_images=fakes))
+        return metrics
 
     # ------------------------------------------------------------------ trainer interface
     def trackables(self) -> Dict[str, object]:
@@ -307,18 +386,25 @@ class GANimation:
     def train_step(self, batch: Dict[str, tf.Tensor], step: int) -> Dict[str, tf.Tensor]:
         """One iteration: a critic step, plus a generator step when ``step % n_critic == 0``.
 
+        With ``fuse_generator_forward`` (default) a generator iteration runs :meth:`fused_step`
+        (generator update, then the critic update on its fake images); otherwise the critic step
+        and then the generator step (the official order).
+
         Args:
             batch: ``images`` [B,H,W,3] in [-1,1], ``aus`` [B,17] and ``target_aus`` [B,17] in [0,1];
                 optionally ``gp_alpha`` [B,1,1,1] (fixed gradient-penalty interpolation weights). Under
                 a strategy, plain tensors or per-replica values from a distributed dataset.
             step: 0-based iteration number (the trainer's step counter before this step).
         """
+        args = (batch["images"], batch["aus"], batch["target_aus"])
         if batch.get("gp_alpha") is not None:
-            metrics = dict(self.critic_step(batch["images"], batch["aus"], batch["target_aus"], batch["gp_alpha"]))
-        else:
-            metrics = dict(self.critic_step(batch["images"], batch["aus"], batch["target_aus"]))
-        if step % self.config.n_critic == 0:
-            metrics.update(self.generator_step(batch["images"], batch["aus"], batch["target_aus"]))
+            args += (batch["gp_alpha"],)
+        generator_turn = step % self.config.n_critic == 0
+        if generator_turn and self.config.fuse_generator_forward:
+            return dict(self.fused_step(*args))
+        metrics = dict(self.critic_step(*args))
+        if generator_turn:
+            metrics.update(self.generator_step(*args[:3]))
         return metrics
 
     def check_health(self, metrics: Dict[str, float], step: int) -> Optional[str]:

@@ -73,3 +73,63 @@ def test_attention_monitor_warns_after_patience():
     assert "saturated" in monitor.update(0.99, 2)
     assert monitor.update(0.5, 3) is None
     assert [monitor.update(0.01, s) is not None for s in range(3)] == [False, False, True]
+
+
+def _sgd_twins(cfg_a, cfg_b, seed=3):
+    """Two models with identical random weights and plain SGD (Adam would hide a gradient scale error)."""
+    models = [GANimation(cfg_a), GANimation(cfg_b)]
+    rng = np.random.default_rng(seed)
+    a_vars = list(models[0].generator.all_weights) + list(models[0].critic.all_weights)
+    b_vars = list(models[1].generator.all_weights) + list(models[1].critic.all_weights)
+    for a, b in zip(a_vars, b_vars):
+        value = a.numpy() + rng.normal(0, 0.05, a.shape).astype(np.float32)
+        a.assign(value)
+        b.assign(value)
+    for m in models:
+        m.g_optimizer, m.d_optimizer = tf.keras.optimizers.SGD(0.01), tf.keras.optimizers.SGD(0.01)
+        m.g_optimizer.build(m.generator.trainable_weights)
+        m.d_optimizer.build(m.critic.trainable_weights)
+    return models, a_vars, b_vars
+
+
+def test_micro_batches_give_the_same_update_as_the_whole_batch(small_config):
+    import dataclasses
+    import itertools
+    cfg = dataclasses.replace(small_config, batch_size=5)
+    (whole, chunked), a_vars, b_vars = _sgd_twins(cfg, dataclasses.replace(cfg, micro_batch_size=2))
+    initial = [v.numpy().copy() for v in a_vars]
+    rng = np.random.default_rng(0)
+    s = cfg.image_size
+    images = tf.constant(rng.uniform(-1, 1, (5, s, s, 3)), tf.float32)
+    aus, target = (tf.constant(rng.uniform(0, 1, (5, 17)), tf.float32) for _ in range(2))
+    alpha = tf.constant(rng.uniform(0, 1, (5, 1, 1, 1)), tf.float32)
+    assert [int(t[0][0].shape[0]) for t in chunked._chunks((images,))] == [2, 2, 1]
+    outs = [(m.critic_step(images, aus, target, alpha), m.generator_step(images, aus, target))
+            for m in (whole, chunked)]
+    for key in itertools.chain(outs[0][0], outs[0][1]):
+        one = float(outs[0][0].get(key, outs[0][1].get(key)))
+        two = float(outs[1][0].get(key, outs[1][1].get(key)))
+        assert two == pytest.approx(one, rel=1e-4, abs=1e-5), key
+    moved = max(float(np.max(np.abs(a.numpy() - i))) for a, i in zip(a_vars, initial))
+    diff = max(float(np.max(np.abs(a.numpy() - b.numpy()))) for a, b in zip(a_vars, b_vars))
+    assert moved > 1e-3
+    assert diff < 1e-4 * moved + 1e-6
+
+
+def test_fused_step_equals_generator_step_then_critic_step_on_its_fakes(small_config):
+    import dataclasses
+    (fused, separate), a_vars, b_vars = _sgd_twins(small_config, dataclasses.replace(small_config))
+    images, aus, target = batch(small_config)
+    alpha = tf.constant(np.random.default_rng(1).uniform(0, 1, (4, 1, 1, 1)), tf.float32)
+    out = fused.train_step({"images": images, "aus": aus, "target_aus": target, "gp_alpha": alpha}, step=0)
+    assert {"generator/total", "critic/total"} <= set(out)
+    fakes = separate.edit(images, target)[0]          # the generator before its update
+    g = separate.generator_step(images, aus, target)
+    c = separate._critic_step(images, aus, target, alpha, fake_images=fakes)
+    assert float(out["generator/total"]) == pytest.approx(float(g["generator/total"]), rel=1e-5)
+    assert float(out["critic/total"]) == pytest.approx(float(c["critic/total"]), rel=1e-4)
+    assert max(float(np.max(np.abs(a.numpy() - b.numpy()))) for a, b in zip(a_vars, b_vars)) < 1e-5
+    # The fused iteration ran one generator forward fewer: the critic's fake images came from the
+    # generator *before* its update (the critic loss differs if the updated generator is used).
+    updated = separate.edit(images, target)[0]
+    assert float(np.max(np.abs(updated.numpy() - fakes.numpy()))) > 1e-4
