@@ -4,9 +4,9 @@
 
 Each figure is the median over ``--repeats`` timed calls after one warm-up call (which includes
 tracing), divided by the batch size. Also printed: steps per second and the achieved GFLOP/s of
-each step from analytic convolution FLOP counts (multiply-adds x 2; forward only for inference,
-the counts of ``../shared/docs/toolchain.md`` section 2.2 for the steps are not re-derived here, so
-only the forward rate is given), and peak resident memory of the process. Random weights and
+each step from analytic convolution FLOP counts (:func:`flops_per_image`), and peak resident memory
+of the process. The full comparison with the PyTorch reference (fresh process per figure, 5:1
+iterations, the real trainer, matmul peak) is ``bench/bench_speed.py``. Random weights and
 inputs: the speed of a step does not depend on the values.
 """
 from __future__ import annotations
@@ -19,10 +19,14 @@ from absl import app, flags
 
 from ganimation_tl.timing import median_seconds
 
-flags.DEFINE_list("batch_sizes", ["4", "25"], "Batch sizes to time.")
-flags.DEFINE_integer("image_size", 128, "Image side.")
-flags.DEFINE_integer("repeats", 3, "Timed calls per measurement (after one warm-up call).")
 FLAGS = flags.FLAGS
+N_CRITIC = 5
+
+
+def _define_flags() -> None:
+    flags.DEFINE_list("batch_sizes", ["4", "25"], "Batch sizes to time.")
+    flags.DEFINE_integer("image_size", 128, "Image side.")
+    flags.DEFINE_integer("repeats", 3, "Timed calls per measurement (after one warm-up call).")
 
 
 def generator_forward_macs(image_size: int = 128, num_aus: int = 17, conv_dim: int = 64, repeat_num: int = 6) -> int:
@@ -38,6 +42,49 @@ def generator_forward_macs(image_size: int = 128, num_aus: int = 17, conv_dim: i
     return macs
 
 
+def conv_macs(image_size: int = 128):
+    """Per-image multiply-accumulates of the paper-size networks (convolutions only).
+
+    Returns:
+        ``(M_G, c0_G, M_D, c0_D)``: generator forward, its first 7x7 conv, critic forward (both
+        heads), its first conv.
+    """
+    s = image_size
+    m_g = generator_forward_macs(s)
+    c0_g = s * s * 7 * 7 * 20 * 64
+    c0_d = (s // 2) ** 2 * 4 * 4 * 3 * 64
+    m_d, c, side = c0_d, 64, s // 2
+    for _ in range(5):
+        side //= 2
+        m_d += side * side * 4 * 4 * c * c * 2
+        c *= 2
+    m_d += side * side * 3 * 3 * c + side * side * c * 17
+    return m_g, c0_g, m_d, c0_d
+
+
+def flops_per_image(measure: str, image_size: int = 128, fused: bool = True) -> float:
+    """Analytic convolution FLOPs (2 per multiply-add) per image of ``measure``.
+
+    Rule: per convolution, the forward, the input gradient and the weight gradient each cost its
+    forward MACs. ``infer`` = M_G; ``critic`` (step) = M_G (fake) + 2 (3 M_D - c0_D) (real and fake:
+    forward, weight and input gradients except the input layer's) + 4 M_D (gradient penalty:
+    forward, input gradient, and that gradient's backward to weights and inputs); ``generator``
+    (step) = 6 M_G - c0_G + 2 M_D (two generator passes forward and backward, the critic forward and
+    input gradient); ``iteration`` = one 5:1 cycle per image of the 5 batches it consumes, minus one
+    M_G when ``fused`` (see ``GANimationConfig.fuse_generator_forward``).
+    At 128 px: G forward 21.3 GFLOP, critic step 35 GFLOP, generator step 128 GFLOP (the counts of
+    ``../shared/docs/toolchain.md`` 2.2 are 21.26 / 37.62 (PyTorch's extra work included) / 128.22).
+    """
+    m_g, c0_g, m_d, c0_d = conv_macs(image_size)
+    critic = m_g + 2 * (3 * m_d - c0_d) + 4 * m_d
+    generator = 6 * m_g - c0_g + 2 * m_d
+    macs = {"infer": m_g, "critic": critic, "generator": generator,
+            "iteration": (N_CRITIC * critic + generator - (m_g if fused else 0)) / N_CRITIC}
+    if measure not in macs:
+        raise ValueError("unknown measure %r; valid: %s" % (measure, ", ".join(macs)))
+    return 2.0 * macs[measure]
+
+
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -48,7 +95,7 @@ def main(argv):
 
     size = FLAGS.image_size
     model = GANimation(GANimationConfig(image_size=size))
-    g_flops = 2 * generator_forward_macs(size)
+    g_flops = flops_per_image("infer", size)
     print("GANimation speed, %d px, TF %s, %d CPU cores" % (size, tf.__version__, os.cpu_count()))
     print("%-22s %6s %10s %10s %12s %12s" % ("measure", "batch", "ms/image", "steps/s", "GFLOP/s", "peak RSS MB"))
     for batch in [int(b) for b in FLAGS.batch_sizes]:
@@ -58,8 +105,10 @@ def main(argv):
         target = tf.constant(rng.uniform(0, 1, (batch, 17)), tf.float32)
         rows = [
             ("generator inference", lambda: model.edit(images, target)[0].numpy(), g_flops),
-            ("critic step", lambda: float(model.critic_step(images, aus, target)["critic/total"]), None),
-            ("generator step", lambda: float(model.generator_step(images, aus, target)["generator/total"]), None),
+            ("critic step", lambda: float(model.critic_step(images, aus, target)["critic/total"]),
+             flops_per_image("critic", size)),
+            ("generator step", lambda: float(model.generator_step(images, aus, target)["generator/total"]),
+             flops_per_image("generator", size)),
         ]
         for name, fn, flops in rows:
             seconds = median_seconds(fn, FLAGS.repeats)
@@ -69,4 +118,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    _define_flags()
     app.run(main)
