@@ -1,0 +1,533 @@
+"""CDRD: Detach and Adapt, Cross-Domain Disentangled Representation (Liu et al., CVPR 2018), ``--model=cdrd``.
+
+Paper: Y.-C. Liu, Y.-Y. Yeh, T.-C. Fu, S.-D. Wang, W.-C. Chiu, Y.-C. F. Wang, "Detach and Adapt:
+Learning Cross-Domain Disentangled Deep Representation", CVPR 2018. Official code ``ycliu93/CDRD``
+(TF1, ``models/nets.py``, ``models/loss.py``); facts as collected in ``../shared/docs/papers/batch2_*.md``
+section 5.
+
+Model (paper section 3.2, Fig. 2): a generator whose high-level (first) layers are shared by the two
+domains and whose last layer is domain-specific, G_S(z, l) / G_T(z, l); a discriminator whose low-level
+(first) layer is domain-specific and whose high-level layers are shared, ending in two heads: D_v
+(real/fake, 2-way softmax) and D_l (the attribute l = digit class, 10-way softmax, AC-GAN style).
+Attribute labels exist in the source domain only; the shared layers carry the class semantics to the
+target. Losses (paper eqs. 1-4; the code's form, all weights 1, softmax cross-entropy CE)::
+
+    L_adv = 1/2 [CE(D_v(x_S), real) + CE(D_v(G_S(z, l)), fake)] + 1/2 [CE(D_v(x_T), real) + CE(D_v(G_T(z, l)), fake)]
+    L_dis = 1/2 [CE(D_l(x_S), y_S) + CE(D_l(G_S(z, l)), l)] + 1/2 CE(D_l(G_T(z, l)), l)       (no target labels)
+    L_G   = CE(D_v(G_S(z, l)), real) + CE(D_v(G_T(z, l)), real)
+    D <- minimise L_adv + lambda_dis L_dis;   G <- minimise L_G + lambda_dis L_dis
+
+One D step then one G step per iteration (code). The target prediction is ``argmax D_l(x_T)`` through
+the target's low-level layer.
+
+Architecture (code ``nets.py``; N(0, 0.02) weights, zero bias, no batch norm, LeakyReLU slope 0.25):
+
+* G shared: concat(z in U(-1, 1)^100, one-hot l) as 1x1x110 -> deconv 2x2/2 (1024) -> deconv 3x3/2
+  VALID (512, 5x5) -> deconv 3x3/2 VALID (256, 12x12) -> deconv 3x3/2 VALID (128, 25x25), LReLU each;
+  domain-specific: deconv 4x4/1 VALID -> 28x28x1, tanh.
+* D domain-specific: conv 5x5 VALID (20) LReLU -> 24x24; shared: maxpool 2 -> conv 5x5 VALID (50, no
+  activation) -> maxpool 2 -> conv 4x4 VALID (500) LReLU -> FC 500 LReLU (embedding) -> heads FC 2
+  (D_v) and FC 10 (D_l).
+
+Data (this repo): source = scikit-learn's 8x8 digits upsampled to 28x28 (labelled), target = MNIST
+(unlabelled), 28x28 grey in [-1, 1]; the same pair as ``--model=cycada`` (a LeNet trained on the
+source reaches ~55% on MNIST, so a +10-point gain is measurable).
+
+Deviations from the paper / code, and why:
+
+* Data: sklearn digits -> MNIST instead of MNIST <-> USPS (no USPS offline); 1,500 labelled source
+  images (code protocol: 2,000 MNIST / 1,800 USPS).
+* The code's deconvolutions come from ``tf.contrib``; here a small TL layer on
+  ``tf.nn.conv2d_transpose`` with explicit VALID output sizes (:class:`TransposedConvValid`), following
+  ``ganimation_tl.layers.Conv2dTranspose`` (plain ``tf.Variable`` kernels).
+* The E-CDRD encoders (cross-domain translation) of the paper are not implemented (not in the code either).
+* Debug config: half-width networks (G 512/256/128/64, D 20/50/250/250), Adam 2e-4 instead of 8e-5,
+  fewer iterations (the spec's CPU proposal).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict
+
+from absl import flags
+
+from ganimation_tl import registry
+from ganimation_tl.errors import InputError
+from ganimation_tl.flag_utils import define_once
+
+__all__ = ["CDRDConfig", "CDRD", "TransposedConvValid", "build_generator_shared", "build_generator_head",
+           "build_discriminator_low", "build_discriminator_shared", "cdrd_losses", "define_flags", "train",
+           "train_model", "evaluate", "generate"]
+
+NUM_CLASSES = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class CDRDConfig:
+    """CDRD hyper-parameters; field names are the flag names (see ``configs/cdrd.cfg`` for sources).
+
+    Raises:
+        ValueError: (in ``__post_init__``) an unknown domain, a non-positive size/count/rate, a slope or
+            beta1 outside [0, 1), a generator width not divisible by 8.
+    """
+
+    cdrd_source: str = "sklearn"
+    cdrd_target: str = "mnist"
+    cdrd_num_source: int = 1500
+    cdrd_num_target: int = 1800
+    cdrd_num_target_test: int = 10000
+    batch_size: int = 32
+    cdrd_steps: int = 10000
+    cdrd_lr: float = 8e-5
+    beta1: float = 0.5
+    cdrd_z_dim: int = 100
+    cdrd_g_width: int = 1024
+    cdrd_d_conv1: int = 20
+    cdrd_d_conv2: int = 50
+    cdrd_d_fc: int = 500
+    cdrd_lambda_dis: float = 1.0
+    cdrd_leak: float = 0.25
+    seed: int = 0
+
+    def __post_init__(self):
+        from ganimation_tl.digit_domains import SOURCES, TARGETS
+        if self.cdrd_source not in SOURCES:
+            raise ValueError("cdrd_source must be one of %s, got %r" % (SOURCES, self.cdrd_source))
+        if self.cdrd_target not in TARGETS:
+            raise ValueError("cdrd_target must be one of %s, got %r" % (TARGETS, self.cdrd_target))
+        for name in ("cdrd_num_source", "cdrd_num_target", "cdrd_num_target_test", "batch_size", "cdrd_steps",
+                     "cdrd_z_dim", "cdrd_g_width", "cdrd_d_conv1", "cdrd_d_conv2", "cdrd_d_fc", "cdrd_lr"):
+            if not getattr(self, name) > 0:
+                raise ValueError("%s must be positive, got %r" % (name, getattr(self, name)))
+        if self.cdrd_g_width % 8:
+            raise ValueError("cdrd_g_width must be a multiple of 8, got %r" % self.cdrd_g_width)
+        if self.cdrd_lambda_dis < 0:
+            raise ValueError("cdrd_lambda_dis must be >= 0, got %r" % self.cdrd_lambda_dis)
+        for name in ("beta1", "cdrd_leak"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError("%s must be in [0, 1), got %r" % (name, getattr(self, name)))
+
+
+# ----------------------------------------------------------------------------------------- layers / networks
+def _tl():
+    import tensorlayer as tl
+    from ganimation_tl.layers import weight_init
+    from ganimation_tl.networks import unique_model_name
+    return tl, weight_init, unique_model_name
+
+
+def _make_transposed_conv_class():
+    import tensorflow as tf
+    import tensorlayer as tl
+    from ganimation_tl.layers import weight_init
+
+    class _TransposedConvValid(tl.layers.Layer):
+        """Transposed convolution with 'VALID' padding and an explicit output size (TF1 ``deconv2d``).
+
+        Args:
+            n_filter: output channels. in_channels: input channels. filter_size: (kh, kw).
+            strides: (sh, sw). out_size: (H_out, W_out); must satisfy
+                ``(H_out - kh) // sh + 1 == H_in`` (the forward VALID conv maps it back).
+            act: optional activation. name: layer name (variables ``<name>/filters [kh, kw, out, in]``,
+                ``<name>/biases``).
+
+        Input ``[B, H_in, W_in, in_channels]``; output ``[B, H_out, W_out, n_filter]``.
+        Weights N(0, 0.02), bias zero (CDRD code).
+        """
+
+        def __init__(self, n_filter, in_channels, filter_size, strides, out_size, act=None, name=None):
+            super().__init__(name, act=act)
+            self.n_filter, self.in_channels = int(n_filter), int(in_channels)
+            self.filter_size = tuple(int(k) for k in filter_size)
+            self.strides = tuple(int(s) for s in strides)
+            self.out_size = tuple(int(s) for s in out_size)
+            self.build(None)
+            self._built = True
+
+        def __repr__(self):
+            return "TransposedConvValid(%d->%d, %s/%s -> %s, name=%r)" % (
+                self.in_channels, self.n_filter, self.filter_size, self.strides, self.out_size, self.name)
+
+        def build(self, inputs_shape):
+            self.W = self._get_weights("filters", shape=self.filter_size + (self.n_filter, self.in_channels),
+                                       init=weight_init(0.02))
+            self.b = self._get_weights("biases", shape=(self.n_filter,), init=tl.initializers.zeros())
+
+        def forward(self, inputs):
+            batch = tf.shape(inputs)[0]
+            shape = tf.stack([batch, self.out_size[0], self.out_size[1], self.n_filter])
+            out = tf.nn.conv2d_transpose(inputs, self.W, shape, strides=(1,) + self.strides + (1,), padding="VALID")
+            out.set_shape([inputs.shape[0], self.out_size[0], self.out_size[1], self.n_filter])
+            out = tf.nn.bias_add(out, self.b)
+            return self.act(out) if self.act is not None else out
+
+    return _TransposedConvValid
+
+
+_TCV = None
+
+
+def TransposedConvValid(*args, **kwargs):  # noqa: N802 (a lazily defined TL layer class)
+    """Build a :class:`_TransposedConvValid` layer (defined lazily so importing this module stays
+    free of TensorFlow); see that class for arguments, shapes and initialisation."""
+    global _TCV
+    if _TCV is None:
+        _TCV = _make_transposed_conv_class()
+    return _TCV(*args, **kwargs)
+
+
+def _lrelu(leak):
+    import tensorflow as tf
+    return lambda t: tf.nn.leaky_relu(t, alpha=leak)
+
+
+def build_generator_shared(name: str, z_dim: int = 100, width: int = 1024, leak: float = 0.25):
+    """The domain-shared high-level generator layers.
+
+    Args:
+        name: layer prefix. z_dim: noise size. width: channels of the first deconv (code: 1024; then
+            width/2, /4, /8). leak: LeakyReLU slope (0.25).
+
+    Returns:
+        Static ``tl.models.Model`` (train mode): ``[B, z_dim + 10]`` (z ++ one-hot l) ->
+        ``[B, 25, 25, width/8]`` features.
+    """
+    tl, _, unique_model_name = _tl()
+    p = name + "_"
+    act = _lrelu(leak)
+    x_in = tl.layers.Input([None, z_dim + NUM_CLASSES], name=p + "code")
+    x = tl.layers.Reshape([-1, 1, 1, z_dim + NUM_CLASSES], name=p + "reshape")(x_in)
+    x = TransposedConvValid(width, z_dim + NUM_CLASSES, (2, 2), (2, 2), (2, 2), act=act, name=p + "dc1")(x)
+    x = TransposedConvValid(width // 2, width, (3, 3), (2, 2), (5, 5), act=act, name=p + "dc2")(x)
+    x = TransposedConvValid(width // 4, width // 2, (3, 3), (2, 2), (12, 12), act=act, name=p + "dc3")(x)
+    x = TransposedConvValid(width // 8, width // 4, (3, 3), (2, 2), (25, 25), act=act, name=p + "dc4")(x)
+    model = tl.models.Model(inputs=x_in, outputs=x, name=unique_model_name(name))
+    model.train()
+    return model
+
+
+def build_generator_head(name: str, in_channels: int, channels: int = 1):
+    """A domain-specific last generator layer: ``[B, 25, 25, in_channels]`` -> ``[B, 28, 28, C]`` in
+    [-1, 1] (deconv 4x4/1 VALID + tanh). Static TL model in train mode."""
+    import tensorflow as tf
+    tl, _, unique_model_name = _tl()
+    x_in = tl.layers.Input([None, 25, 25, in_channels], name=name + "_features")
+    x = TransposedConvValid(channels, in_channels, (4, 4), (1, 1), (28, 28), act=tf.nn.tanh, name=name + "_dc5")(x_in)
+    model = tl.models.Model(inputs=x_in, outputs=x, name=unique_model_name(name))
+    model.train()
+    return model
+
+
+def build_discriminator_low(name: str, channels: int = 1, n_filter: int = 20, leak: float = 0.25):
+    """A domain-specific first discriminator layer: ``[B, 28, 28, C]`` in [-1, 1] ->
+    ``[B, 24, 24, n_filter]`` (conv 5x5 VALID + LeakyReLU). Static TL model in train mode."""
+    tl, weight_init, unique_model_name = _tl()
+    x_in = tl.layers.Input([None, 28, 28, channels], name=name + "_image")
+    x = tl.layers.Conv2d(n_filter, (5, 5), (1, 1), act=_lrelu(leak), padding="VALID", W_init=weight_init(0.02),
+                         b_init=tl.initializers.zeros(), in_channels=channels, name=name + "_conv1")(x_in)
+    model = tl.models.Model(inputs=x_in, outputs=x, name=unique_model_name(name))
+    model.train()
+    return model
+
+
+def build_discriminator_shared(name: str, in_channels: int = 20, conv2: int = 50, fc: int = 500,
+                               leak: float = 0.25):
+    """The domain-shared high-level discriminator layers with the two heads.
+
+    Returns:
+        Static ``tl.models.Model`` (train mode): ``[B, 24, 24, in_channels]`` ->
+        ``(real_fake_logits [B, 2], class_logits [B, 10], embedding [B, fc])``; index 1 of the
+        real/fake logits is "real".
+
+    Architecture: maxpool 2 -> conv 5x5 VALID (conv2, linear) -> maxpool 2 -> conv 4x4 VALID (fc)
+    LReLU -> FC fc LReLU -> FC 2 | FC 10.
+    """
+    tl, weight_init, unique_model_name = _tl()
+    p = name + "_"
+    act = _lrelu(leak)
+    x_in = tl.layers.Input([None, 24, 24, in_channels], name=p + "features")
+    x = tl.layers.MaxPool2d((2, 2), (2, 2), padding="VALID", name=p + "pool1")(x_in)
+    x = tl.layers.Conv2d(conv2, (5, 5), (1, 1), padding="VALID", W_init=weight_init(0.02),
+                         b_init=tl.initializers.zeros(), in_channels=in_channels, name=p + "conv2")(x)
+    x = tl.layers.MaxPool2d((2, 2), (2, 2), padding="VALID", name=p + "pool2")(x)
+    x = tl.layers.Conv2d(fc, (4, 4), (1, 1), act=act, padding="VALID", W_init=weight_init(0.02),
+                         b_init=tl.initializers.zeros(), in_channels=conv2, name=p + "conv3")(x)
+    x = tl.layers.Flatten(name=p + "flatten")(x)
+    emb = tl.layers.Dense(fc, act=act, W_init=weight_init(0.02), in_channels=fc, name=p + "embedding")(x)
+    real_fake = tl.layers.Dense(2, W_init=weight_init(0.02), in_channels=fc, name=p + "real_fake")(emb)
+    classes = tl.layers.Dense(NUM_CLASSES, W_init=weight_init(0.02), in_channels=fc, name=p + "classes")(emb)
+    model = tl.models.Model(inputs=x_in, outputs=[real_fake, classes, emb], name=unique_model_name(name))
+    model.train()
+    return model
+
+
+# ----------------------------------------------------------------------------------------- losses
+def _ce(labels, logits):
+    import tensorflow as tf
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(tf.cast(labels, tf.int32), logits))
+
+
+def cdrd_losses(src_real, src_fake, tgt_real, tgt_fake, source_labels, fake_labels):
+    """CDRD's adversarial and disentanglement losses (paper eqs. 1-4, code ``loss.py``).
+
+    Args:
+        src_real, src_fake, tgt_real, tgt_fake: ``(real_fake_logits [B, 2], class_logits [B, 10])``
+            of the discriminator on x_S, G_S(z, l), x_T, G_T(z, l).
+        source_labels: int ``[B]`` y_S. fake_labels: int ``[B]`` l (the generated attribute).
+
+    Returns:
+        dict of scalars (mean softmax cross-entropies, nats): ``d_adv`` (L_adv for D), ``dis``
+        (L_dis), ``g_adv`` (L_G), ``d_total = d_adv + dis``, ``g_total = g_adv + dis``
+        (unweighted; the model applies lambda_dis).
+    """
+    import tensorflow as tf
+    b = lambda logits, value: tf.fill([tf.shape(logits)[0]], value)  # noqa: E731
+    d_adv = 0.5 * (_ce(b(src_real[0], 1), src_real[0]) + _ce(b(src_fake[0], 0), src_fake[0])) \
+        + 0.5 * (_ce(b(tgt_real[0], 1), tgt_real[0]) + _ce(b(tgt_fake[0], 0), tgt_fake[0]))
+    dis = 0.5 * (_ce(source_labels, src_real[1]) + _ce(fake_labels, src_fake[1])) + 0.5 * _ce(fake_labels, tgt_fake[1])
+    g_adv = _ce(b(src_fake[0], 1), src_fake[0]) + _ce(b(tgt_fake[0], 1), tgt_fake[0])
+    return {"d_adv": d_adv, "dis": dis, "g_adv": g_adv, "d_total": d_adv + dis, "g_total": g_adv + dis}
+
+
+# ----------------------------------------------------------------------------------------- model
+class CDRD:
+    """CDRD generators and discriminators with the trainer interface (``ganimation_tl.trainer``).
+
+    Args:
+        config: :class:`CDRDConfig`. channels: C of both domains (1: grey digits).
+
+    Batches (from :meth:`make_dataset_fn`): ``(x_s [B, 28, 28, C] in [-1, 1], y_s int32 [B],
+    x_t [B, 28, 28, C] in [-1, 1], z float32 [B, z_dim] in U(-1, 1), l int32 [B])``.
+    """
+
+    sample_grid_tag = "samples/source_row_target_row_per_label"
+
+    def __init__(self, config: CDRDConfig, channels: int = 1):
+        import tensorflow as tf
+        self.config, self.channels = config, channels
+        c = config
+        tf.random.set_seed(c.seed)
+        self.g_shared = build_generator_shared("cdrd_G_shared", c.cdrd_z_dim, c.cdrd_g_width, c.cdrd_leak)
+        self.g_head_s = build_generator_head("cdrd_G_S", c.cdrd_g_width // 8, channels)
+        self.g_head_t = build_generator_head("cdrd_G_T", c.cdrd_g_width // 8, channels)
+        self.d_low_s = build_discriminator_low("cdrd_D_S", channels, c.cdrd_d_conv1, c.cdrd_leak)
+        self.d_low_t = build_discriminator_low("cdrd_D_T", channels, c.cdrd_d_conv1, c.cdrd_leak)
+        self.d_shared = build_discriminator_shared("cdrd_D_shared", c.cdrd_d_conv1, c.cdrd_d_conv2, c.cdrd_d_fc,
+                                                   c.cdrd_leak)
+        self.g_vars = self.g_shared.trainable_weights + self.g_head_s.trainable_weights + self.g_head_t.trainable_weights
+        self.d_vars = self.d_low_s.trainable_weights + self.d_low_t.trainable_weights + self.d_shared.trainable_weights
+        self.opt_g = tf.keras.optimizers.Adam(c.cdrd_lr, beta_1=c.beta1, beta_2=0.999, epsilon=1e-8)
+        self.opt_d = tf.keras.optimizers.Adam(c.cdrd_lr, beta_1=c.beta1, beta_2=0.999, epsilon=1e-8)
+        self.opt_g.build(self.g_vars)
+        self.opt_d.build(self.d_vars)
+        self._step = tf.function(self._train_step)
+
+    # networks ----------------------------------------------------------------------------
+    def generate(self, z, labels, domain: str):
+        """``G_domain(z, l)``: z float ``[B, z_dim]``, labels int ``[B]`` -> images ``[B, 28, 28, C]`` in [-1, 1]."""
+        import tensorflow as tf
+        code = tf.concat([tf.cast(z, tf.float32), tf.one_hot(tf.cast(labels, tf.int32), NUM_CLASSES)], axis=-1)
+        features = self.g_shared(code)
+        return (self.g_head_s if domain == "source" else self.g_head_t)(features)
+
+    def discriminate(self, images, domain: str):
+        """``(real_fake_logits [B, 2], class_logits [B, 10])`` of images ``[B, 28, 28, C]`` through the
+        domain's low-level layer and the shared layers."""
+        low = (self.d_low_s if domain == "source" else self.d_low_t)(images)
+        real_fake, classes, _ = self.d_shared(low)
+        return real_fake, classes
+
+    def classify(self, images, domain: str = "target", batch: int = 500):
+        """Predicted attribute ``argmax D_l`` (int ``[N]``) of images ``[N, 28, 28, C]`` (numpy, in
+        batches)."""
+        import numpy as np
+        out = [np.argmax(self.discriminate(images[i:i + batch], domain)[1].numpy(), -1)
+               for i in range(0, len(images), batch)]
+        return np.concatenate(out) if out else np.zeros([0], np.int64)
+
+    # trainer interface ----------------------------------------------------------------------
+    def trackables(self):
+        """Every network's ``all_weights`` and both optimizers."""
+        return {"g_shared": list(self.g_shared.all_weights), "g_head_s": list(self.g_head_s.all_weights),
+                "g_head_t": list(self.g_head_t.all_weights), "d_low_s": list(self.d_low_s.all_weights),
+                "d_low_t": list(self.d_low_t.all_weights), "d_shared": list(self.d_shared.all_weights),
+                "opt_g": self.opt_g, "opt_d": self.opt_d}
+
+    def set_learning_rate_epoch(self, epoch: float) -> Dict[str, float]:
+        """Constant learning rate (code: Adam 8e-5 throughout)."""
+        return {"lr": float(self.config.cdrd_lr)}
+
+    def _train_step(self, x_s, y_s, x_t, z, l):
+        import tensorflow as tf
+        lam = self.config.cdrd_lambda_dis
+        fake_s = self.generate(z, l, "source")
+        fake_t = self.generate(z, l, "target")
+        with self._tape() as d_tape:
+            src_real, tgt_real = self.discriminate(x_s, "source"), self.discriminate(x_t, "target")
+            losses = cdrd_losses(src_real, self.discriminate(fake_s, "source"), tgt_real,
+                                 self.discriminate(fake_t, "target"), y_s, l)
+            d_loss = losses["d_adv"] + lam * losses["dis"]
+        self.opt_d.apply_gradients(zip(d_tape.gradient(d_loss, self.d_vars), self.d_vars))
+        # The real-image logits have no generator gradient: reuse the D step's (as constants).
+        src_real = tuple(tf.stop_gradient(t) for t in src_real)
+        tgt_real = tuple(tf.stop_gradient(t) for t in tgt_real)
+        with self._tape() as g_tape:
+            fake_s = self.generate(z, l, "source")
+            fake_t = self.generate(z, l, "target")
+            g_losses = cdrd_losses(src_real, self.discriminate(fake_s, "source"), tgt_real,
+                                   self.discriminate(fake_t, "target"), y_s, l)
+            g_loss = g_losses["g_adv"] + lam * g_losses["dis"]
+        self.opt_g.apply_gradients(zip(g_tape.gradient(g_loss, self.g_vars), self.g_vars))
+        src_acc = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(src_real[1], -1, output_type=tf.int32),
+                                                  tf.cast(y_s, tf.int32)), tf.float32))
+        return {"discriminator/adversarial": losses["d_adv"], "discriminator/disentangle": losses["dis"],
+                "discriminator/total": d_loss, "generator/adversarial": g_losses["g_adv"],
+                "generator/disentangle": g_losses["dis"], "generator/total": g_loss,
+                "discriminator/source_accuracy": src_acc}
+
+    @staticmethod
+    def _tape():
+        import tensorflow as tf
+        return tf.GradientTape()
+
+    def train_step(self, batch, step: int):
+        """One D step then one G step on ``batch`` (see class docstring); returns scalars."""
+        import tensorflow as tf
+        return self._step(*(tf.convert_to_tensor(b) for b in batch))
+
+    def sample_grid(self, batch):
+        """uint8 panel: for 2 fixed noise vectors, rows G_S(z, 0..9) and G_T(z, 0..9)."""
+        import numpy as np
+        from ganimation_tl.sibling import images_grid
+        rng = np.random.default_rng(1234)
+        rows = []
+        for _ in range(2):
+            z = np.repeat(rng.uniform(-1, 1, (1, self.config.cdrd_z_dim)).astype(np.float32), NUM_CLASSES, 0)
+            labels = np.arange(NUM_CLASSES, dtype=np.int32)
+            rows.append(list(self.generate(z, labels, "source").numpy()))
+            rows.append(list(self.generate(z, labels, "target").numpy()))
+        return images_grid(rows)
+
+    def make_dataset_fn(self, data):
+        """``(epoch, skip) -> iterator`` of batches; step ``s`` draws from seed ``(seed, s)`` (deterministic
+        resume). Source/target indices uniformly at random, z ~ U(-1, 1), l uniform over 0..9."""
+        import numpy as np
+        c = self.config
+
+        def make(epoch: int, skip: int):
+            for step in range(epoch * c.cdrd_steps + skip, (epoch + 1) * c.cdrd_steps):
+                rng = np.random.default_rng([c.seed, step])
+                i_s = rng.integers(0, len(data.source_train), c.batch_size)
+                i_t = rng.integers(0, len(data.target_train), c.batch_size)
+                z = rng.uniform(-1.0, 1.0, (c.batch_size, c.cdrd_z_dim)).astype(np.float32)
+                labels = rng.integers(0, NUM_CLASSES, c.batch_size).astype(np.int32)
+                yield data.source_train[i_s], data.source_train_labels[i_s], data.target_train[i_t], z, labels
+        return make
+
+
+def generate(model: CDRD, num_noise: int = 50, seed: int = 7):
+    """Images for ``num_noise`` fixed noise vectors and each label l = 0..9, in both domains.
+
+    Returns:
+        ``(source_images [num_noise * 10, 28, 28, C], target_images [same], labels int32 [num_noise * 10])``,
+        images in [-1, 1]; row ``i * 10 + l`` uses noise ``i`` and label ``l``.
+    """
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    z = np.repeat(rng.uniform(-1, 1, (num_noise, model.config.cdrd_z_dim)).astype(np.float32), NUM_CLASSES, 0)
+    labels = np.tile(np.arange(NUM_CLASSES, dtype=np.int32), num_noise)
+    return model.generate(z, labels, "source").numpy(), model.generate(z, labels, "target").numpy(), labels
+
+
+def evaluate(model: CDRD, data) -> Dict[str, float]:
+    """Target accuracy of ``argmax D_l(x_T)``, source accuracy, and the model's own consistency on
+    generated pairs.
+
+    Returns:
+        ``target_accuracy`` (target test set through the target branch), ``target_accuracy_source_branch``
+        (target test through the source low layer), ``source_accuracy`` (held-out source), and
+        ``generated_self_consistency_source`` / ``_target``: fraction of G_S(z, l) / G_T(z, l) (50 fixed z,
+        l = 0..9) that D_l assigns to l. All in [0, 1].
+    """
+    import numpy as np
+    fake_s, fake_t, labels = generate(model)
+    return {
+        "target_accuracy": float(np.mean(model.classify(data.target_test, "target") == data.target_test_labels)),
+        "target_accuracy_source_branch": float(np.mean(model.classify(data.target_test, "source")
+                                                       == data.target_test_labels)),
+        "source_accuracy": float(np.mean(model.classify(data.source_test, "source") == data.source_test_labels)),
+        "generated_self_consistency_source": float(np.mean(model.classify(fake_s, "source") == labels)),
+        "generated_self_consistency_target": float(np.mean(model.classify(fake_t, "target") == labels)),
+    }
+
+
+# ----------------------------------------------------------------------------------------- CLI
+_FLAG_HELP = {
+    "cdrd_source": ("string", "Source domain (labelled): sklearn (8x8 UCI digits upsampled) or mnist."),
+    "cdrd_target": ("string", "Target domain (unlabelled): mnist or digits_m."),
+    "cdrd_num_source": ("integer", "Labelled source training images."),
+    "cdrd_num_target": ("integer", "Unlabelled target training images (MNIST valid split)."),
+    "cdrd_num_target_test": ("integer", "Target test images (MNIST test split)."),
+    "cdrd_steps": ("integer", "Training iterations (one D and one G step each)."),
+    "cdrd_lr": ("float", "Adam learning rate of G and D (code: 8e-5)."),
+    "beta1": ("float", "Adam beta1 (code: 0.5)."),
+    "cdrd_z_dim": ("integer", "Noise dimension (code: 100)."),
+    "cdrd_g_width": ("integer", "Channels of the first generator deconv (code: 1024; then /2, /4, /8)."),
+    "cdrd_d_conv1": ("integer", "Discriminator domain-specific conv channels (code: 20)."),
+    "cdrd_d_conv2": ("integer", "Discriminator shared conv channels (code: 50)."),
+    "cdrd_d_fc": ("integer", "Discriminator conv3 / embedding units (code: 500)."),
+    "cdrd_lambda_dis": ("float", "Weight of the disentanglement (class) loss L_dis (code: 1)."),
+    "cdrd_leak": ("float", "LeakyReLU slope (code: 0.25)."),
+}
+
+
+def define_flags(flag_values=flags.FLAGS) -> None:
+    """Define CDRD's flags (config fields, ``--mnist_path`` and the common trainer flags); idempotent."""
+    from ganimation_tl.sibling import define_common_flags
+    define_common_flags(flag_values)
+    for name, (kind, text) in _FLAG_HELP.items():
+        define_once(kind, name, None, text + " Unset: the config default.", flag_values)
+    define_once("string", "mnist_path", None, "Path of the classic mnist.pkl.gz "
+                "(configs: ../shared/data/digits/mnist.pkl.gz).", flag_values)
+
+
+def build(flag_values=flags.FLAGS):
+    """Flags -> ``(config, DigitDomains data, CDRD model)``.
+
+    Raises:
+        InputError: invalid settings, or ``--mnist_path`` missing/unreadable (the message names the flag).
+    """
+    from ganimation_tl.digit_domains import load_domain_pair
+    from ganimation_tl.sibling import config_or_input_error
+    config = config_or_input_error(CDRDConfig, flag_values)
+    if flag_values.mnist_path is None:
+        raise InputError("--mnist_path is required (the MNIST pickle, e.g. ../shared/data/digits/mnist.pkl.gz)")
+    if flag_values.image_size not in (None, 28):
+        raise InputError("--image_size: cdrd works on 28x28 digits, got %r" % flag_values.image_size)
+    data = load_domain_pair(config.cdrd_source, config.cdrd_target, flag_values.mnist_path, channels=1,
+                            num_source=config.cdrd_num_source, num_target=config.cdrd_num_target,
+                            num_target_test=config.cdrd_num_target_test, seed=config.seed)
+    return config, data, CDRD(config, channels=1)
+
+
+def train_model(flag_values=flags.FLAGS):
+    """Train from parsed flags; returns ``(model, data, metrics)`` (trainer metrics plus ``eval/...``)."""
+    from ganimation_tl.sibling import run_trainer
+    config, data, model = build(flag_values)
+    metrics = dict(run_trainer("cdrd", model, model.make_dataset_fn(data), steps_per_epoch=config.cdrd_steps,
+                               epochs=1, flag_values=flag_values, config=config, data_description=data.description))
+    metrics.update({"eval/" + k: v for k, v in evaluate(model, data).items()})
+    return model, data, metrics
+
+
+def train(flag_values=flags.FLAGS) -> Dict[str, float]:
+    """``train.py --model=cdrd`` entry: train and return the last metrics (with ``eval/...``)."""
+    return train_model(flag_values)[2]
+
+
+registry.register(registry.ModelEntry(
+    name="cdrd",
+    summary="CDRD (Liu et al., CVPR 2018): cross-domain disentangled GAN for unsupervised domain adaptation, digits",
+    define_flags=define_flags,
+    train=train,
+))
