@@ -1,0 +1,121 @@
+"""Tests of other_models/luo_transfer.py (Luo et al., NIPS 2017): losses against NumPy, network shapes, the data
+split, a 2-step smoke run through the registry with the debug flagfile, and bad input."""
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from absl import flags
+
+from ganimation_tl import registry
+from ganimation_tl.errors import InputError
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+MNIST = SHARED / "data" / "digits" / "mnist.pkl.gz"
+needs_mnist = pytest.mark.skipif(not MNIST.is_file(), reason="../shared/data/digits/mnist.pkl.gz is not beside the "
+                                 "checkout (the smoke run trains on real MNIST)")
+
+L = pytest.importorskip("other_models.luo_transfer")
+
+
+def _flags(argv):
+    registry.load_all()
+    fv = flags.FlagValues()
+    flags.DEFINE_string("model", "luo_transfer", "model", flag_values=fv)
+    registry.get("luo_transfer").define_flags(fv)
+    fv(["test"] + argv)
+    return fv
+
+
+def test_similarity_logits_cosine_and_dot_match_numpy():
+    rng = np.random.default_rng(0)
+    a, r = rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=(5, 3)).astype(np.float32)
+    cos = (a / np.linalg.norm(a, axis=1, keepdims=True)) @ (r / np.linalg.norm(r, axis=1, keepdims=True)).T
+    np.testing.assert_allclose(L.similarity_logits(a, r, 0.5, "cosine").numpy(), cos / 0.5, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(L.similarity_logits(a, r, 2.0, "dot").numpy(), a @ r.T / 2.0, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError):
+        L.similarity_logits(a, r, 1.0, "euclid")
+
+
+def test_entropy_uniform_is_log_c_and_confident_is_near_zero():
+    assert float(L.mean_entropy(np.zeros((3, 5), np.float32))) == pytest.approx(math.log(5), rel=1e-6)
+    confident = np.array([[100.0, 0, 0, 0, 0]], np.float32)
+    assert float(L.mean_entropy(confident)) < 1e-6
+    p = np.array([0.7, 0.2, 0.1])
+    logits = np.log(p).astype(np.float32)[None]
+    assert float(L.mean_entropy(logits)) == pytest.approx(-(p * np.log(p)).sum(), rel=1e-5)
+
+
+def test_centroids_and_metric_cross_entropy():
+    emb = np.array([[1, 0], [3, 0], [0, 2], [0, 4]], np.float32)
+    labels = np.array([0, 0, 1, 1])
+    np.testing.assert_allclose(L.class_centroids(emb, labels, 2).numpy(), [[2, 0], [0, 3]])
+    logits = np.array([[2.0, 0.0], [0.0, 1.0]], np.float32)
+    expected = np.mean([-np.log(np.exp(2) / (np.exp(2) + 1)), -np.log(np.exp(0) / (1 + np.exp(1)))])
+    assert float(L.metric_cross_entropy(logits, np.array([0, 0]))) == pytest.approx(expected, rel=1e-5)
+
+
+def test_domain_losses_at_zero_logits_and_confident_discriminator():
+    zeros = np.zeros((6, 1), np.float32)
+    assert float(L.discriminator_loss(zeros, zeros)) == pytest.approx(2 * math.log(2), rel=1e-6)
+    assert float(L.inverted_label_loss(zeros)) == pytest.approx(math.log(2), rel=1e-6)
+    # A discriminator that is right (source +10, target -10) has ~0 loss; the encoder's inverted loss is ~10.
+    assert float(L.discriminator_loss(zeros + 10, zeros - 10)) < 1e-3
+    assert float(L.inverted_label_loss(zeros - 10)) == pytest.approx(10.0, abs=1e-3)
+
+
+def test_networks_shapes_and_parameter_count():
+    import tensorflow as tf
+    cfg = L.LuoTransferConfig(luo_embedding_dim=16, luo_disc_units=8)
+    net = L.build_embedding_net(cfg, "t_luo_E")
+    net.eval()
+    fc3, emb, logits = net(tf.zeros([2, 28, 28, 1]))
+    assert fc3.shape == (2, 500) and emb.shape == (2, 16) and logits.shape == (2, 5)
+    # conv1 20*25+20, conv2 50*20*25+50, fc3 800*500+500, emb 500*16+16, head 16*5+5 (ADDA LeNet).
+    expected = 520 + 25050 + 400500 + 8016 + 85
+    assert sum(int(np.prod(w.shape)) for w in net.trainable_weights) == expected
+    disc = L.build_domain_discriminator(16, 8, "t_luo_D")
+    disc.eval()
+    assert disc(tf.zeros([3, 16])).shape == (3, 1)
+
+
+def test_config_validation_names_the_field():
+    with pytest.raises(ValueError, match="luo_tau"):
+        L.LuoTransferConfig(luo_tau=0)
+    with pytest.raises(ValueError, match="luo_mode"):
+        L.LuoTransferConfig(luo_mode="ablate")
+
+
+def test_missing_mnist_is_an_input_error_naming_the_flag(tmp_path):
+    fv = _flags(["--mnist_path=%s" % (tmp_path / "nope.pkl.gz"), "--workdir=%s" % tmp_path])
+    with pytest.raises(InputError, match="--mnist_path.*nope.pkl.gz"):
+        registry.get("luo_transfer").train(fv)
+
+
+@needs_mnist
+def test_data_split_is_disjoint_and_relative(tmp_path):
+    data = L.prepare_data(str(MNIST), k=2, unlabelled=50, seed=3)
+    assert data.labelled_images.shape == (10, 28, 28, 1) and sorted(set(data.labelled_labels)) == [0, 1, 2, 3, 4]
+    assert set(np.unique(data.source_labels)) == {0, 1, 2, 3, 4}
+    assert len(data.unlabelled_images) == 50 and len(data.test_images) == 4861
+    flat_l = {x.tobytes() for x in data.labelled_images}
+    assert not flat_l & {x.tobytes() for x in data.unlabelled_images}
+    first = [b["source_labels"] for b in L.batches_for_epoch(data, 16, 0, 1)]
+    again = [b["source_labels"] for b in L.batches_for_epoch(data, 16, 0, 1, skip=2)]
+    np.testing.assert_array_equal(first[2], again[0])
+
+
+@needs_mnist
+def test_two_step_smoke_run_through_the_registry(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    fv = _flags(["--flagfile=configs/luo_transfer_debug.cfg", "--max_steps=2", "--luo_pretrain_steps=1",
+                 "--luo_unlabelled=64", "--batch_size=16", "--log_every=1", "--image_every=2",
+                 "--workdir=%s" % tmp_path, "--mnist_path=%s" % MNIST])
+    metrics = registry.get("luo_transfer").train(fv)
+    # Step 0 is stage 1 (pre-training), step 1 stage 2 (joint): both kinds of metric appear and are finite.
+    assert "pretrain/source_ce" in metrics and "encoder/semantic_transfer_entropy" in metrics
+    assert all(math.isfinite(v) for v in metrics.values())
+    assert 0.0 <= metrics["eval/target_test_accuracy"] <= 1.0
+    assert (tmp_path / "checkpoints" / "checkpoint").is_file()
+    assert (tmp_path / "samples" / "latest.png").is_file()
