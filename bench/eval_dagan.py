@@ -1,0 +1,142 @@
+"""Evaluate DA-GAN (``--model=dagan``) on CFP: train with the debug config, then the issue's checks.
+
+    python bench/eval_dagan.py --max_minutes=15 [--workdir=runs/dagan_eval] [--flagfile_path=configs/dagan_debug.cfg]
+
+Training runs through the library (``other_models.dagan.train``) with a wall-clock budget (resuming
+if the workdir has a checkpoint); the in-memory refiner is then evaluated on the simulated profiles
+of the held-out frontal photos (9-10 of every identity), which neither GAN nor reference classifier saw:
+
+1. Identity: a reference face-identity classifier C_ref (HOG + logistic regression; scikit-image,
+   scikit-learn) trained on REAL photos only (frontal 1-8 and profiles 1-4 of every identity, plus
+   their mirror images) must recognise refined profiles better than simulated ones. PASS if
+   acc(refined) > acc(simulated) (issue); the spec's +5 points margin is reported too.
+2. Realism: a real-vs-X classifier (HOG + logistic regression, 5-fold cross-validated ROC AUC)
+   trained afterwards separates refined from real profiles less well than simulated from real.
+   PASS if AUC_refined < AUC_simulated (issue); the spec's -0.05 margin is reported too.
+3. Refined stays close to its input: mean |G(x) - x| (images in [-1, 1]) <= 0.15 (spec).
+4. BEGAN convergence measure M (EMA) at the end below its value at iteration 100 (spec).
+
+Prints a table and writes ``docs/results/dagan.json`` atomically.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np
+from absl import flags, logging
+
+EVAL = flags.FlagValues()
+flags.DEFINE_float("max_minutes", 15.0, "Training budget in minutes (wall clock).", flag_values=EVAL)
+flags.DEFINE_string("workdir", "runs/dagan_eval", "Training workdir (resumed if it has a checkpoint).", flag_values=EVAL)
+flags.DEFINE_string("flagfile_path", "configs/dagan_debug.cfg", "Model flagfile.", flag_values=EVAL)
+flags.DEFINE_string("output", "docs/results/dagan.json", "Where to write the JSON results.", flag_values=EVAL)
+flags.DEFINE_integer("max_steps", None, "Optional step cap (default: the config's epochs).", flag_values=EVAL)
+
+
+def hog_features(images: np.ndarray) -> np.ndarray:
+    """HOG descriptors ``[N, D]`` of images ``[N, S, S, 3]`` in [-1, 1] (grey, S/8-pixel cells)."""
+    from skimage.feature import hog
+    grey = ((images + 1.0) / 2.0).mean(axis=-1)
+    cell = max(2, images.shape[1] // 8)
+    return np.stack([hog(g, orientations=9, pixels_per_cell=(cell, cell), cells_per_block=(2, 2)) for g in grey])
+
+
+def real_vs_fake_auc(real: np.ndarray, fake: np.ndarray, seed: int = 0) -> float:
+    """5-fold cross-validated ROC AUC of HOG + logistic regression separating ``real`` from ``fake``."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    x = np.concatenate([hog_features(real), hog_features(fake)])
+    y = np.array([1] * len(real) + [0] * len(fake))
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1, class_weight="balanced"))
+    scores = cross_val_predict(clf, x, y, cv=StratifiedKFold(5, shuffle=True, random_state=seed),
+                               method="predict_proba")[:, 1]
+    return float(roc_auc_score(y, scores))
+
+
+def main(argv):
+    EVAL(argv)
+    logging.set_verbosity(logging.INFO)
+    from ganimation_tl.trainer import write_json_atomic
+    from other_models import dagan
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    fv = flags.FlagValues()
+    dagan.define_flags(fv)
+    flags.DEFINE_string("model", "dagan", "", flag_values=fv)
+    args = ["eval", "--flagfile=" + EVAL.flagfile_path, "--workdir=" + EVAL.workdir,
+            "--max_minutes=%g" % EVAL.max_minutes]
+    if EVAL.max_steps:
+        args.append("--max_steps=%d" % EVAL.max_steps)
+    fv(args)
+    start = time.time()
+    config, data, model = dagan.prepare(fv)
+    last = dagan.train(fv, prepared=(config, data, model))
+    train_minutes = (time.time() - start) / 60.0
+    steps = int(model.g_optimizer.iterations.numpy())
+
+    refined_test = model.refine(data.sim_test)
+    refined_train = model.refine(data.sim_train)
+
+    # 1. Reference identity classifier trained on real photos only.
+    real_x = np.concatenate([data.real_frontal_train, data.real_profiles])
+    real_y = np.concatenate([data.real_frontal_train_labels, data.real_labels])
+    real_x, real_y = np.concatenate([real_x, real_x[:, :, ::-1]]), np.concatenate([real_y, real_y])
+    c_ref = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, C=0.05))
+    c_ref.fit(hog_features(real_x), real_y)
+    acc_real_frontal_test = float(np.mean(c_ref.predict(hog_features(data.real_frontal_test)) == data.real_frontal_test_labels))
+    acc_sim = float(np.mean(c_ref.predict(hog_features(data.sim_test)) == data.sim_test_labels))
+    acc_ref = float(np.mean(c_ref.predict(hog_features(refined_test)) == data.sim_test_labels))
+
+    # 2. Real-vs-X separability (all simulated faces, train and held-out photos).
+    sims = np.concatenate([data.sim_train, data.sim_test])
+    refs = np.concatenate([refined_train, refined_test])
+    auc_sim = real_vs_fake_auc(data.real_profiles, sims)
+    auc_ref = real_vs_fake_auc(data.real_profiles, refs)
+
+    # 3. Closeness.
+    l1 = float(np.mean(np.abs(refined_test - data.sim_test)))
+    # 4. BEGAN M.
+    m_end, m_100 = float(model.m_ema.numpy()), float(model.m_at_100.numpy())
+
+    chance = 1.0 / data.num_identities
+    checks = [
+        {"check": "C_ref (real photos only) identity accuracy on refined vs simulated held-out profiles",
+         "value": acc_ref, "baseline": acc_sim, "baseline_name": "same classifier on simulated profiles",
+         "criterion": "> baseline (issue); spec margin +0.05", "pass": acc_ref > acc_sim,
+         "pass_spec_margin": acc_ref >= acc_sim + 0.05, "chance": chance,
+         "c_ref_accuracy_real_heldout_frontal": acc_real_frontal_test},
+        {"check": "real-vs-X classifier AUC (5-fold CV): real vs refined, baseline real vs simulated",
+         "value": auc_ref, "baseline": auc_sim, "baseline_name": "AUC real vs simulated",
+         "criterion": "< baseline (issue); spec margin -0.05", "pass": auc_ref < auc_sim,
+         "pass_spec_margin": auc_ref <= auc_sim - 0.05},
+        {"check": "mean |G(x) - x| on held-out simulated profiles (images in [-1, 1])", "value": l1,
+         "baseline": 0.15, "baseline_name": "spec bound", "criterion": "<= 0.15", "pass": l1 <= 0.15},
+        {"check": "BEGAN convergence measure M (EMA) at the end vs at iteration 100", "value": m_end,
+         "baseline": m_100, "baseline_name": "M at iteration 100", "criterion": "< baseline",
+         "pass": bool(m_100 > 0 and m_end < m_100)},
+    ]
+    results = {"model": "dagan", "config": EVAL.flagfile_path, "workdir": EVAL.workdir, "steps": steps,
+               "train_minutes_this_process": train_minutes, "last_train_metrics": last, "checks": checks,
+               "eval_minutes_total": (time.time() - start) / 60.0}
+    print("\nDA-GAN evaluation after %d steps (%.1f min training in this process)" % (steps, train_minutes))
+    print("%-90s %8s %9s  %s" % ("check", "value", "baseline", "result"))
+    for c in checks:
+        print("%-90s %8.4f %9.4f  %s (%s)" % (c["check"][:90], c["value"], c["baseline"],
+                                              "PASS" if c["pass"] else "FAIL", c["criterion"]))
+    print("C_ref accuracy on real held-out frontal photos: %.4f (chance %.4f)" % (acc_real_frontal_test, chance))
+    write_json_atomic(EVAL.output, json.loads(json.dumps(results, default=float)))
+    print("wrote", EVAL.output)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,638 @@
+"""DR-GAN: Disentangled Representation learning GAN, as a TensorLayer 2 sibling model (``--model=drgan``).
+
+Paper: L. Tran, X. Yin, X. Liu, "Disentangled Representation Learning GAN for Pose-Invariant Face
+Recognition", CVPR 2017 (single- and multi-image DR-GAN); architecture widths as in the CASIA-Net-like
+Table 1 (re-implementation ``kayamin/DR-GAN``, official TF code ``tranluan/DR-GAN``), spec in
+``../shared/docs/papers/batch2_*.md`` section 2.
+
+What is implemented (paper symbols):
+
+* Generator G = (G_enc, G_dec). ``f(x) = G_enc(x)`` in R^{N_f} (conv stages of 3x3 conv + BN + ELU,
+  stride-2 at each stage start, global average pooling); the multi-image encoder has one more
+  output channel whose sigmoid is the confidence omega. ``x_hat = G_dec(f, c, z)`` with the pose
+  code c (one-hot over N_p poses) and noise z ~ U(-1, 1)^{N_z}: FC -> reshape -> mirrored 3x3
+  (transposed) convs with BN + ELU -> 3x3 conv to RGB + tanh.
+* Discriminator D(x) = [D^d(x) in R^{N_d+1}, D^p(x) in R^{N_p}] (logits): same conv stages, average
+  pooling, one FC layer. Identity class N_d+1 (index N_d here) means "synthetic".
+* Losses (paper eq. 2-3, softmax cross-entropy, every weight 1, each term a mean over the batch):
+  ``L_D = CE(D^d(x), y_d) + CE(D^p(x), y_p) + CE(D^d(x_hat), N_d+1)`` and
+  ``L_G = CE(D^d(x_hat), y_d) + CE(D^p(x_hat), y_t)`` with y_t the pose of code c.
+* Multi-image DR-GAN (paper section 3.3): each batch holds ``k`` identities x ``n`` photos; the
+  fused representation ``f_fused = sum_i omega_i f(x_i) / (sum_i omega_i + 1e-6)`` (normalised as
+  the official ``G_encode_combine``) is decoded with its own c, z, and the same G and D terms are
+  added for the fused images.
+* Schedule: one D update then one G update per iteration (official code alternates per step),
+  Adam(2e-4, beta1 0.5), weights N(0, 0.02) (spec (c)).
+
+Data (issue): CFP identities split by identity into ``--drgan_train_identities`` for training and the
+rest held out (``split_identities(seed=-1)``: 1-100 train, 101-150 held out). N_p = 3 poses: 0 frontal,
+1 profile facing image-left, 2 profile facing image-right; a horizontally flipped profile swaps 1 and
+2. The facing direction is read from the fiducials (mean x of the nose/mouth points 18-29 minus mean x
+of the jaw contour 0-8). Training pool per identity: its 10 frontal photos and profile photos 1-3
+plus their flips; profile photo 4 of every training identity is held out for check (i).
+
+Deviations from the paper, and why:
+
+* Sizes reduced for CPU in ``configs/drgan_debug.cfg``: 32x32 RGB crops (paper 96x96), base width 8
+  (paper 32), 3 down-samplings (paper 4, i.e. stages 32 -> 16 -> 8 -> 4 instead of 96 -> ... -> 6),
+  N_f = 96 (paper 320), N_z = 16 (paper 50), n = 2 images per identity in the multi-image batch
+  (paper up to 6). ``configs/drgan.cfg`` keeps the paper's sizes.
+* Data: CFP only (the paper trains on Multi-PIE / CASIA-WebFace with 13 or more pose bins); 3 pose
+  classes from frontal, profile and flipped profile (spec pitfall: with 2 CFP poses the pose cannot be
+  conditioned). Crops are squares around the CFP fiducials (``crop='fiducials'``, margin 0.5); CFP's
+  frontal fiducials cover one half of the face, so frontal crops are not centred on the nose.
+* Single-image and multi-image DR-GAN are trained jointly from the start (both terms every step)
+  instead of pre-training the single-image model (paper section 3.3); the fusion is normalised by
+  sum(omega) (official code) because kayamin's unnormalised sum diverges (spec pitfall).
+* The official PAMI extras (AM-Softmax identity head, separate real/fake branch, continuous yaw,
+  label smoothing, dropout, random crops) are not used: this follows the CVPR formulation.
+* Batch norm is :func:`batch_norm_layer` (TL 2.2.5's ``BatchNorm2d`` fails in train mode inside
+  ``tf.function`` on TF 2.21 and starts its moving variance at 0).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+from absl import flags
+
+from ganimation_tl import registry
+from ganimation_tl.errors import InputError
+from ganimation_tl.flag_utils import define_once
+from ganimation_tl.sibling import config_or_input_error, define_common_flags, images_grid, run_trainer
+
+__all__ = ["DRGANConfig", "DRGANData", "DRGAN", "build_encoder", "build_decoder", "build_discriminator",
+           "fuse_features", "batch_norm_layer", "discriminator_loss", "generator_loss", "profile_direction", "load_data",
+           "prepare", "define_flags", "train", "NUM_POSES"]
+
+NUM_POSES = 3  # 0 frontal, 1 profile facing image-left, 2 profile facing image-right
+
+
+@dataclasses.dataclass(frozen=True)
+class DRGANConfig:
+    """DR-GAN hyper-parameters; field names are the flag names (defaults: the debug-size model).
+
+    Attributes:
+        image_size: side S of the RGB crops (paper 96); a multiple of ``2**drgan_downsamplings``.
+        drgan_conv_dim: base width g; stage widths are (g, 2g | 2g, 2g, 4g | 4g, 3g, 6g | 6g, 4g, 8g |
+            8g, 5g, N_f) as in the paper's Table 1 with g = 32.
+        drgan_downsamplings: stride-2 stages (paper 4: 96 -> 6); 2..4.
+        drgan_feature_dim: N_f (paper 320). drgan_noise_dim: N_z (paper 50).
+        drgan_images_per_identity: n photos of one identity fused in the multi-image branch (>= 1;
+            1 disables fusion).
+        drgan_train_identities: identities (from the first, in order) used for training; the rest
+            of ``drgan_num_identities`` are held out.
+        drgan_num_identities: CFP identities loaded (1..this).
+        drgan_learning_rate, drgan_beta1: Adam (2e-4, 0.5; spec (c)).
+        batch_size: k * n images per step (must be a multiple of n). epochs, seed.
+    """
+
+    image_size: int = 32
+    drgan_conv_dim: int = 8
+    drgan_downsamplings: int = 3
+    drgan_feature_dim: int = 96
+    drgan_noise_dim: int = 16
+    drgan_images_per_identity: int = 2
+    drgan_train_identities: int = 100
+    drgan_num_identities: int = 150
+    drgan_learning_rate: float = 2e-4
+    drgan_beta1: float = 0.5
+    batch_size: int = 32
+    epochs: int = 60
+    seed: int = 0
+
+    def __post_init__(self):
+        if not 2 <= self.drgan_downsamplings <= 4:
+            raise ValueError("drgan_downsamplings must be 2, 3 or 4, got %r" % self.drgan_downsamplings)
+        factor = 2 ** self.drgan_downsamplings
+        if self.image_size < factor or self.image_size % factor:
+            raise ValueError("image_size must be a positive multiple of 2**drgan_downsamplings = %d, got %r"
+                             % (factor, self.image_size))
+        for name in ("drgan_conv_dim", "drgan_feature_dim", "drgan_images_per_identity", "batch_size",
+                     "epochs", "drgan_train_identities"):
+            if getattr(self, name) <= 0:
+                raise ValueError("%s must be positive, got %r" % (name, getattr(self, name)))
+        if self.drgan_noise_dim < 0:
+            raise ValueError("drgan_noise_dim must be >= 0, got %r" % self.drgan_noise_dim)
+        if self.batch_size % self.drgan_images_per_identity:
+            raise ValueError("batch_size (%d) must be a multiple of drgan_images_per_identity (%d)"
+                             % (self.batch_size, self.drgan_images_per_identity))
+        if not 1 < self.drgan_train_identities < self.drgan_num_identities:
+            raise ValueError("need 1 < drgan_train_identities (%d) < drgan_num_identities (%d) so some "
+                             "identities are held out" % (self.drgan_train_identities, self.drgan_num_identities))
+        if not self.drgan_learning_rate > 0 or not 0 <= self.drgan_beta1 < 1:
+            raise ValueError("need drgan_learning_rate > 0 and 0 <= drgan_beta1 < 1")
+
+    @property
+    def groups_per_batch(self) -> int:
+        """k, identities per batch."""
+        return self.batch_size // self.drgan_images_per_identity
+
+
+# ---------------------------------------------------------------------------------------------- data
+def profile_direction(landmarks: np.ndarray) -> np.ndarray:
+    """Facing direction of CFP profile photos from their 30 fiducials.
+
+    Args:
+        landmarks: float ``[N, 30, 2]`` CFP profile fiducials (x, y) in pixels (profile point order:
+            0-8 jaw contour, 18-29 nose and mouth).
+
+    Returns:
+        int32 ``[N]``: pose class 1 (facing image-left: nose left of the jaw) or 2 (facing image-right).
+    """
+    lm = np.asarray(landmarks, np.float32)
+    d = lm[:, 18:30, 0].mean(axis=1) - lm[:, 0:9, 0].mean(axis=1)
+    return np.where(d > 0, 2, 1).astype(np.int32)
+
+
+@dataclasses.dataclass
+class DRGANData:
+    """CFP faces prepared for DR-GAN; images float32 NHWC in [-1, 1].
+
+    Attributes:
+        train_images ``[M, S, S, 3]``, train_labels int32 ``[M]`` (0..N_d-1), train_poses int32 ``[M]``
+            (0 frontal, 1 left, 2 right): the training pool (frontal 1-10, profile 1-3 and their flips).
+        heldout_profile_images ``[P, S, S, 3]``, heldout_profile_labels ``[P]``: profile photo 4 of each
+            training identity (check (i)).
+        test_images ``[T, S, S, 3]``, test_identities int32 ``[T]`` (CFP numbers), test_views int32
+            ``[T]`` (0 frontal, 1 profile), test_poses ``[T]``: every photo of the held-out identities.
+        train_identity_numbers: CFP numbers of training identities (label i <-> number).
+    """
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    train_poses: np.ndarray
+    heldout_profile_images: np.ndarray
+    heldout_profile_labels: np.ndarray
+    heldout_profile_poses: np.ndarray
+    test_images: np.ndarray
+    test_identities: np.ndarray
+    test_views: np.ndarray
+    test_poses: np.ndarray
+    train_identity_numbers: List[int]
+
+
+def _to_float(images: np.ndarray) -> np.ndarray:
+    return images.astype(np.float32) / 127.5 - 1.0
+
+
+def load_data(cfp_dir: Optional[str], config: DRGANConfig) -> DRGANData:
+    """Load and split CFP for DR-GAN (see the module docstring for the split).
+
+    Raises:
+        InputError: ``--cfp_dir`` unset or missing, or fewer identities than requested.
+    """
+    from ganimation_tl.datasets import cfp
+
+    if not cfp_dir:
+        raise InputError("--cfp_dir is required (the CFP folder holding Data/, e.g. ../shared/data/cfp)")
+    if not os.path.isdir(cfp_dir):
+        raise InputError("--cfp_dir=%s: folder not found" % cfp_dir)
+    ids = list(range(1, config.drgan_num_identities + 1))
+    faces = cfp.load_faces(cfp_dir, config.image_size, identities=ids)
+    train_ids, test_ids = cfp.split_identities(ids, config.drgan_num_identities - config.drgan_train_identities,
+                                               seed=-1)
+    label_of = {n: i for i, n in enumerate(train_ids)}
+    poses = np.zeros(len(faces), np.int32)
+    prof = faces.views == 1
+    poses[prof] = profile_direction(faces.landmarks[prof])
+    images = _to_float(faces.images)
+    is_train = np.isin(faces.identities, train_ids)
+    held = is_train & prof & (faces.indices == 4)
+    pool = is_train & ~held
+    pool_profiles = pool & prof
+    train_images = np.concatenate([images[pool], images[pool_profiles][:, :, ::-1]])
+    train_labels = np.array([label_of[n] for n in faces.identities[pool]] +
+                            [label_of[n] for n in faces.identities[pool_profiles]], np.int32)
+    train_poses = np.concatenate([poses[pool], 3 - poses[pool_profiles]]).astype(np.int32)
+    test = ~is_train
+    return DRGANData(train_images, train_labels, train_poses, images[held],
+                     np.array([label_of[n] for n in faces.identities[held]], np.int32), poses[held],
+                     images[test], faces.identities[test], faces.views[test], poses[test], list(train_ids))
+
+
+def make_batches(data: DRGANData, config: DRGANConfig, epoch: int, skip: int):
+    """Yield the batches of one epoch (deterministic per epoch for resume).
+
+    Each batch holds k = batch_size / n identities with n photos each (consecutive rows), random
+    target pose codes and noise: dict with ``images`` float32 ``[B, S, S, 3]`` in [-1, 1], ``labels``
+    int32 ``[B]``, ``poses`` int32 ``[B]``, ``codes`` int32 ``[B]`` (target poses of the single-image
+    outputs), ``noise`` float32 ``[B, N_z]`` in [-1, 1], ``group_codes`` int32 ``[k]``,
+    ``group_noise`` float32 ``[k, N_z]`` (for the fused outputs).
+    """
+    n, k = config.drgan_images_per_identity, config.groups_per_batch
+    rng = np.random.default_rng([config.seed, epoch])
+    by_label = [np.flatnonzero(data.train_labels == i) for i in range(len(data.train_identity_numbers))]
+    steps = len(data.train_images) // config.batch_size
+    for b in range(steps):
+        labels = rng.choice(len(by_label), size=k, replace=len(by_label) < k)
+        rows = np.concatenate([rng.choice(by_label[i], size=n, replace=len(by_label[i]) < n) for i in labels])
+        codes = rng.integers(0, NUM_POSES, size=config.batch_size).astype(np.int32)
+        noise = rng.uniform(-1, 1, size=(config.batch_size, config.drgan_noise_dim)).astype(np.float32)
+        gcodes = rng.integers(0, NUM_POSES, size=k).astype(np.int32)
+        gnoise = rng.uniform(-1, 1, size=(k, config.drgan_noise_dim)).astype(np.float32)
+        if b < skip:
+            continue
+        yield {"images": data.train_images[rows], "labels": data.train_labels[rows],
+               "poses": data.train_poses[rows], "codes": codes, "noise": noise,
+               "group_codes": gcodes, "group_noise": gnoise}
+
+
+# ---------------------------------------------------------------------------------------------- networks
+def batch_norm_layer(num_features: int, act=None, decay: float = 0.9, epsilon: float = 1e-5, name: str = None):
+    """A batch-normalisation ``tl.layers.Layer`` (NHWC or ``[B, C]``), built eagerly.
+
+    Train mode normalises with the batch statistics over all axes but the last and updates the moving
+    mean/variance (``m <- decay m + (1 - decay) batch``) with ``assign``; eval mode uses the moving
+    statistics. gamma starts at 1, beta at 0, moving mean at 0 and moving variance at 1.
+
+    Deviation: replaces ``tl.layers.BatchNorm2d``, whose train-mode forward in TL 2.2.5 overwrites its
+    moving-statistics variables with the result of ``assign_moving_average`` (``TypeError: Can not
+    convert a NoneType`` inside ``tf.function`` on TF 2.21) and whose moving variance starts at 0.
+    """
+    import tensorflow as tf
+    import tensorlayer as tl
+
+    class _BatchNorm(tl.layers.Layer):
+        def __init__(self):
+            super().__init__(name, act=act)
+            self.build(None)
+            self._built = True
+
+        def build(self, inputs_shape):
+            shape = (int(num_features),)
+            self.gamma = self._get_weights("gamma", shape=shape, init=tl.initializers.ones())
+            self.beta = self._get_weights("beta", shape=shape, init=tl.initializers.zeros())
+            self.moving_mean = self._get_weights("moving_mean", shape=shape, init=tl.initializers.zeros(),
+                                                 trainable=False)
+            self.moving_var = self._get_weights("moving_var", shape=shape, init=tl.initializers.ones(),
+                                                trainable=False)
+
+        def forward(self, inputs):
+            axes = list(range(len(inputs.shape) - 1))
+            if self.is_train:
+                mean, var = tf.nn.moments(inputs, axes)
+                self.moving_mean.assign(decay * self.moving_mean + (1.0 - decay) * mean)
+                self.moving_var.assign(decay * self.moving_var + (1.0 - decay) * var)
+            else:
+                mean, var = self.moving_mean, self.moving_var
+            out = tf.nn.batch_normalization(inputs, mean, var, self.beta, self.gamma, epsilon)
+            return self.act(out) if self.act is not None else out
+
+    return _BatchNorm()
+
+
+def _stages(g: int, out_dim: int, downsamplings: int) -> List[List[Tuple[int, int]]]:
+    """Encoder stages as lists of (stride, width): Table 1 pattern, first stage and the last
+    ``downsamplings`` stride-2 stages (the last ends with ``out_dim``)."""
+    table = [[(1, g), (1, 2 * g)], [(2, 2 * g), (1, 2 * g), (1, 4 * g)], [(2, 4 * g), (1, 3 * g), (1, 6 * g)],
+             [(2, 6 * g), (1, 4 * g), (1, 8 * g)], [(2, 8 * g), (1, 5 * g), (1, out_dim)]]
+    return table[:downsamplings] + [table[4]]
+
+
+def _conv_bn_elu(x, n_filter, stride, in_channels, name, transpose=False):
+    import tensorflow as tf
+    import tensorlayer as tl
+    from ganimation_tl.layers import Conv2dTranspose, weight_init
+    if transpose:
+        x = Conv2dTranspose(n_filter, in_channels=in_channels, filter_size=(3, 3), strides=(stride, stride),
+                            name=name + "_deconv")(x)
+    else:
+        x = tl.layers.Conv2d(n_filter, (3, 3), (stride, stride), padding="SAME", W_init=weight_init(),
+                             b_init=None, in_channels=in_channels, name=name + "_conv")(x)
+    return batch_norm_layer(n_filter, act=tf.nn.elu, name=name + "_bn")(x)
+
+
+def _encoder_trunk(x, config: DRGANConfig, out_dim: int, prefix: str):
+    import tensorlayer as tl
+    ch = 3
+    for s, stage in enumerate(_stages(config.drgan_conv_dim, out_dim, config.drgan_downsamplings)):
+        for j, (stride, width) in enumerate(stage):
+            x = _conv_bn_elu(x, width, stride, ch, "%sconv%d%d" % (prefix, s + 1, j + 1))
+            ch = width
+    side = config.image_size // 2 ** config.drgan_downsamplings
+    x = tl.layers.MeanPool2d((side, side), (side, side), padding="VALID", name=prefix + "avgpool")(x)
+    return tl.layers.Flatten(name=prefix + "flatten")(x)
+
+
+def build_encoder(config: DRGANConfig, name: str = "drgan_Genc"):
+    """G_enc: images float32 ``[B, S, S, 3]`` in [-1, 1] -> ``[B, N_f + 1]``: the identity
+    representation f(x) (first N_f, after BN + ELU) and the confidence logit (last; omega = sigmoid).
+    Source: paper Table 1 (conv11..conv53 + AvgPool), section 3.3 (omega)."""
+    import tensorlayer as tl
+    from ganimation_tl.networks import unique_model_name
+    p = name + "_"
+    image = tl.layers.Input([None, config.image_size, config.image_size, 3], name=p + "image")
+    out = _encoder_trunk(image, config, config.drgan_feature_dim + 1, p)
+    return tl.models.Model(inputs=image, outputs=out, name=unique_model_name(name))
+
+
+def build_decoder(config: DRGANConfig, name: str = "drgan_Gdec"):
+    """G_dec: ``[B, N_f + N_p + N_z]`` (f, one-hot pose code c, noise z) -> images ``[B, S, S, 3]``
+    in [-1, 1] (tanh). FC -> reshape to the encoder's last map -> mirrored 3x3 stages (transposed
+    stride-2 convs) with BN + ELU -> 3x3 conv to RGB + tanh. Source: paper Table 1 (G_dec)."""
+    import tensorflow as tf
+    import tensorlayer as tl
+    from ganimation_tl.layers import weight_init
+    from ganimation_tl.networks import unique_model_name
+    g, p = config.drgan_conv_dim, name + "_"
+    side = config.image_size // 2 ** config.drgan_downsamplings
+    code = tl.layers.Input([None, config.drgan_feature_dim + NUM_POSES + config.drgan_noise_dim], name=p + "code")
+    ch = config.drgan_feature_dim
+    x = tl.layers.Dense(side * side * ch, W_init=weight_init(), b_init=None,
+                        in_channels=code.shape[-1], name=p + "fc")(code)
+    x = tl.layers.Reshape([-1, side, side, ch], name=p + "reshape")(x)
+    x = batch_norm_layer(ch, act=tf.nn.elu, name=p + "fc_bn")(x)
+    table = [[5 * g, 8 * g, 8 * g], [4 * g, 6 * g, 6 * g], [3 * g, 4 * g, 4 * g], [2 * g, 2 * g, 2 * g]]
+    stages = [table[0]] + table[5 - config.drgan_downsamplings:]
+    for s, widths in enumerate(stages):
+        for j, width in enumerate(widths):
+            up = j == len(widths) - 1
+            x = _conv_bn_elu(x, width, 2 if up else 1, ch, "%sdconv%d%d" % (p, s + 1, j + 1), transpose=True)
+            ch = width
+    x = _conv_bn_elu(x, g, 1, ch, p + "dconv_last", transpose=True)
+    x = tl.layers.Conv2d(3, (3, 3), (1, 1), padding="SAME", act=tf.nn.tanh, W_init=weight_init(),
+                         b_init=tl.initializers.zeros(), in_channels=g, name=p + "to_rgb")(x)
+    return tl.models.Model(inputs=code, outputs=x, name=unique_model_name(name))
+
+
+def build_discriminator(config: DRGANConfig, num_identities: int, name: str = "drgan_D"):
+    """D: images ``[B, S, S, 3]`` in [-1, 1] -> logits ``[B, N_d + 1 + N_p]``: identity logits
+    (N_d real identities then the "synthetic" class) and pose logits. Source: paper section 3.1,
+    Table 1 (D = conv11..conv53, AvgPool, FC N_d+N_p+1)."""
+    import tensorlayer as tl
+    from ganimation_tl.layers import weight_init
+    from ganimation_tl.networks import unique_model_name
+    p = name + "_"
+    image = tl.layers.Input([None, config.image_size, config.image_size, 3], name=p + "image")
+    x = _encoder_trunk(image, config, config.drgan_feature_dim, p)
+    out = tl.layers.Dense(num_identities + 1 + NUM_POSES, W_init=weight_init(), b_init=tl.initializers.zeros(),
+                          in_channels=config.drgan_feature_dim, name=p + "fc")(x)
+    return tl.models.Model(inputs=image, outputs=out, name=unique_model_name(name))
+
+
+# ---------------------------------------------------------------------------------------------- losses
+def fuse_features(features, confidence_logits, group_size: int):
+    """Multi-image fusion (paper section 3.3, eq. 6; official ``G_encode_combine``).
+
+    Args:
+        features: ``[k * n, N_f]`` f(x_i), rows grouped n by n (one identity per group).
+        confidence_logits: ``[k * n]``; omega_i = sigmoid(logit).
+        group_size: n.
+
+    Returns:
+        ``[k, N_f]``: ``sum_i omega_i f_i / (sum_i omega_i + 1e-6)`` per group.
+    """
+    import tensorflow as tf
+    nf = tf.shape(features)[-1]
+    f = tf.reshape(features, [-1, group_size, nf])
+    w = tf.reshape(tf.sigmoid(confidence_logits), [-1, group_size, 1])
+    return tf.reduce_sum(w * f, axis=1) / (tf.reduce_sum(w, axis=1) + 1e-6)
+
+
+def _ce(logits, labels):
+    import tensorflow as tf
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int32),
+                                                                         logits=logits))
+
+
+def discriminator_loss(real_logits, real_labels, real_poses, fake_logits, num_identities: int):
+    """L_D of paper eq. (2) (minimised form): ``CE(D^d(x), y_d) + CE(D^p(x), y_p) + CE(D^d(x_hat), N_d+1)``.
+
+    Args:
+        real_logits: ``[B, N_d + 1 + N_p]`` D on real photos; real_labels, real_poses: int ``[B]``.
+        fake_logits: ``[B', N_d + 1 + N_p]`` D on synthesised images (any count B').
+        num_identities: N_d.
+
+    Returns:
+        ``(total, parts)``: scalar and a dict of the three means (each a batch mean of softmax CE).
+    """
+    import tensorflow as tf
+    nd = num_identities
+    id_real = _ce(real_logits[:, :nd + 1], real_labels)
+    pose_real = _ce(real_logits[:, nd + 1:], real_poses)
+    id_fake = _ce(fake_logits[:, :nd + 1], tf.fill(tf.shape(fake_logits)[:1], nd))
+    return id_real + pose_real + id_fake, {"id_real": id_real, "pose_real": pose_real, "id_fake": id_fake}
+
+
+def generator_loss(fake_logits, labels, codes, num_identities: int):
+    """L_G of paper eq. (3) (minimised form): ``CE(D^d(x_hat), y_d) + CE(D^p(x_hat), y_t)``.
+
+    Args:
+        fake_logits: ``[B, N_d + 1 + N_p]``; labels: identities y_d ``[B]``; codes: target poses ``[B]``.
+
+    Returns:
+        ``(total, parts)`` as :func:`discriminator_loss`.
+    """
+    nd = num_identities
+    id_fake = _ce(fake_logits[:, :nd + 1], labels)
+    pose_fake = _ce(fake_logits[:, nd + 1:], codes)
+    return id_fake + pose_fake, {"id": id_fake, "pose": pose_fake}
+
+
+def _accuracy(logits, labels):
+    import tensorflow as tf
+    return tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
+                                           tf.cast(labels, tf.int32)), tf.float32))
+
+
+# ---------------------------------------------------------------------------------------------- model
+class DRGAN:
+    """DR-GAN model with the trainer interface (trackables, train_step, set_learning_rate_epoch, sample_grid).
+
+    Args:
+        config: :class:`DRGANConfig`. num_identities: N_d (training identities).
+    """
+
+    sample_grid_tag = "samples/input_frontal_left_right_fused"
+
+    def __init__(self, config: DRGANConfig, num_identities: int):
+        import tensorflow as tf
+        self.config, self.num_identities = config, int(num_identities)
+        tf.random.set_seed(config.seed)
+        self.encoder = build_encoder(config)
+        self.decoder = build_decoder(config)
+        self.discriminator = build_discriminator(config, self.num_identities)
+        for m in (self.encoder, self.decoder, self.discriminator):
+            m.train()
+        self.g_weights = list(self.encoder.trainable_weights) + list(self.decoder.trainable_weights)
+        self.d_weights = list(self.discriminator.trainable_weights)
+        self.g_optimizer = tf.keras.optimizers.Adam(config.drgan_learning_rate, beta_1=config.drgan_beta1)
+        self.d_optimizer = tf.keras.optimizers.Adam(config.drgan_learning_rate, beta_1=config.drgan_beta1)
+        self.g_optimizer.build(self.g_weights)
+        self.d_optimizer.build(self.d_weights)
+        self._step = tf.function(self._train_step, reduce_retracing=True)
+
+    def trackables(self) -> Dict[str, object]:
+        """All weights (incl. BN statistics) of the three networks and both optimizers."""
+        return {"encoder_weights": list(self.encoder.all_weights), "decoder_weights": list(self.decoder.all_weights),
+                "discriminator_weights": list(self.discriminator.all_weights),
+                "generator_optimizer": self.g_optimizer, "discriminator_optimizer": self.d_optimizer}
+
+    def set_learning_rate_epoch(self, epoch: float) -> Dict[str, float]:
+        """Constant learning rate (official code and kayamin use no decay)."""
+        return {"learning_rate": float(self.config.drgan_learning_rate)}
+
+    # -- forward pieces
+    def encode(self, images):
+        """``(f [B, N_f], confidence logits [B])`` from G_enc (mode as set on the model)."""
+        out = self.encoder(images)
+        return out[:, :-1], out[:, -1]
+
+    def decode(self, features, codes, noise):
+        """G_dec(f, one_hot(c), z) -> ``[B, S, S, 3]`` in [-1, 1]."""
+        import tensorflow as tf
+        code = tf.concat([features, tf.one_hot(codes, NUM_POSES), noise], axis=-1)
+        return self.decoder(code)
+
+    def _generate(self, batch):
+        f, conf = self.encode(batch["images"])
+        fake = self.decode(f, batch["codes"], batch["noise"])
+        fused_fake = None
+        if self.config.drgan_images_per_identity > 1:
+            fused = fuse_features(f, conf, self.config.drgan_images_per_identity)
+            fused_fake = self.decode(fused, batch["group_codes"], batch["group_noise"])
+        return fake, fused_fake
+
+    def _train_step(self, batch):
+        import tensorflow as tf
+        n = self.config.drgan_images_per_identity
+        labels = batch["labels"]
+        group_labels = labels[::n]
+        # D step: real photos vs (single + fused) synthetic images.
+        fake, fused_fake = self._generate(batch)
+        fakes = fake if fused_fake is None else tf.concat([fake, fused_fake], 0)
+        fakes = tf.stop_gradient(fakes)
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator(batch["images"])
+            fake_logits = self.discriminator(fakes)
+            d_total, d_parts = discriminator_loss(real_logits, labels, batch["poses"], fake_logits,
+                                                  self.num_identities)
+        grads = tape.gradient(d_total, self.d_weights)
+        self.d_optimizer.apply_gradients(zip(grads, self.d_weights))
+        # G step: identity and pose of the synthetic images (single and fused).
+        with tf.GradientTape() as tape:
+            fake, fused_fake = self._generate(batch)
+            fake_logits = self.discriminator(fake)
+            g_total, g_parts = generator_loss(fake_logits, labels, batch["codes"], self.num_identities)
+            metrics = {}
+            if fused_fake is not None:
+                fused_logits = self.discriminator(fused_fake)
+                g_fused, _ = generator_loss(fused_logits, group_labels, batch["group_codes"], self.num_identities)
+                g_total = g_total + g_fused
+                metrics["generator/fused"] = g_fused
+        grads = tape.gradient(g_total, self.g_weights)
+        self.g_optimizer.apply_gradients(zip(grads, self.g_weights))
+        nd = self.num_identities
+        metrics.update({
+            "discriminator/total": d_total, "generator/total": g_total,
+            "discriminator/id_real": d_parts["id_real"], "discriminator/pose_real": d_parts["pose_real"],
+            "discriminator/id_fake": d_parts["id_fake"], "generator/id": g_parts["id"],
+            "generator/pose": g_parts["pose"],
+            "accuracy/real_identity": _accuracy(real_logits[:, :nd + 1], labels),
+            "accuracy/real_pose": _accuracy(real_logits[:, nd + 1:], batch["poses"]),
+            "accuracy/fake_identity": _accuracy(fake_logits[:, :nd + 1], labels),
+            "accuracy/fake_pose": _accuracy(fake_logits[:, nd + 1:], batch["codes"]),
+        })
+        return metrics
+
+    def train_step(self, batch, step: int) -> Dict[str, object]:
+        """One D update then one G update on ``batch`` (see :func:`make_batches`); returns scalar metrics."""
+        import tensorflow as tf
+        return self._step({k: tf.convert_to_tensor(v) for k, v in batch.items()})
+
+    # -- inference helpers (eval mode)
+    def _eval_mode(self):
+        for m in (self.encoder, self.decoder, self.discriminator):
+            m.eval()
+
+    def _train_mode(self):
+        for m in (self.encoder, self.decoder, self.discriminator):
+            m.train()
+
+    def features(self, images, batch: int = 256) -> np.ndarray:
+        """Identity representation f(x) ``[N, N_f]`` (eval mode) of images ``[N, S, S, 3]`` in [-1, 1]."""
+        self._eval_mode()
+        try:
+            return np.concatenate([self.encode(images[i:i + batch])[0].numpy() for i in range(0, len(images), batch)])
+        finally:
+            self._train_mode()
+
+    def discriminate(self, images, batch: int = 256) -> np.ndarray:
+        """D logits ``[N, N_d + 1 + N_p]`` (eval mode)."""
+        self._eval_mode()
+        try:
+            return np.concatenate([self.discriminator(images[i:i + batch]).numpy() for i in range(0, len(images), batch)])
+        finally:
+            self._train_mode()
+
+    def generate(self, images, codes, seed: int = 0, batch: int = 256) -> np.ndarray:
+        """Single-image DR-GAN ``G(x, c, z)`` (eval mode) -> ``[N, S, S, 3]`` in [-1, 1]; codes int ``[N]``."""
+        rng = np.random.default_rng(seed)
+        noise = rng.uniform(-1, 1, size=(len(images), self.config.drgan_noise_dim)).astype(np.float32)
+        codes = np.asarray(codes, np.int32)
+        self._eval_mode()
+        try:
+            out = []
+            for i in range(0, len(images), batch):
+                f, _ = self.encode(images[i:i + batch])
+                out.append(self.decode(f, codes[i:i + batch], noise[i:i + batch]).numpy())
+            return np.concatenate(out)
+        finally:
+            self._train_mode()
+
+    def sample_grid(self, batch) -> np.ndarray:
+        """Rows: inputs, then G output with pose code frontal / left / right (first 8 of the batch)."""
+        images = np.asarray(batch["images"])[:8]
+        rows = [list(images)] + [list(self.generate(images, np.full(len(images), c, np.int32))) for c in range(NUM_POSES)]
+        return images_grid(rows)
+
+
+# ---------------------------------------------------------------------------------------------- CLI glue
+def define_flags(flag_values=flags.FLAGS) -> None:
+    """Define DR-GAN's flags (config fields, ``--cfp_dir``, common trainer flags); idempotent."""
+    define_common_flags(flag_values)
+    define_once("string", "cfp_dir", None, "CFP folder (holding Data/Images and Data/Fiducials), e.g. "
+                "../shared/data/cfp.", flag_values)
+    helps = {
+        "drgan_conv_dim": ("integer", "DR-GAN base conv width g (paper 32)."),
+        "drgan_downsamplings": ("integer", "DR-GAN stride-2 stages (paper 4 at 96 px)."),
+        "drgan_feature_dim": ("integer", "DR-GAN identity representation size N_f (paper 320)."),
+        "drgan_noise_dim": ("integer", "DR-GAN noise size N_z (paper 50)."),
+        "drgan_images_per_identity": ("integer", "DR-GAN multi-image n per identity (1: single-image only)."),
+        "drgan_train_identities": ("integer", "DR-GAN: first this many CFP identities train, the rest are held out."),
+        "drgan_num_identities": ("integer", "DR-GAN: CFP identities loaded (1..N)."),
+        "drgan_learning_rate": ("float", "DR-GAN Adam learning rate (2e-4)."),
+        "drgan_beta1": ("float", "DR-GAN Adam beta1 (0.5)."),
+    }
+    for name, (kind, text) in helps.items():
+        define_once(kind, name, None, text + " Unset: the config default.", flag_values)
+
+
+def prepare(flag_values=flags.FLAGS):
+    """Flags -> ``(config, data, model)``. Raises InputError on bad flags or data."""
+    config = config_or_input_error(DRGANConfig, flag_values)
+    data = load_data(flag_values.cfp_dir, config)
+    if len(data.train_images) < config.batch_size:
+        raise InputError("--batch_size=%d exceeds the %d training images" % (config.batch_size, len(data.train_images)))
+    return config, data, DRGAN(config, len(data.train_identity_numbers))
+
+
+def train(flag_values=flags.FLAGS, prepared=None) -> Dict[str, float]:
+    """Train DR-GAN from parsed flags (or an already ``prepare``d triple); returns the last metrics."""
+    config, data, model = prepared or prepare(flag_values)
+    steps = len(data.train_images) // config.batch_size
+    return run_trainer("drgan", model, lambda epoch, skip: make_batches(data, config, epoch, skip),
+                       steps_per_epoch=steps, epochs=config.epochs, flag_values=flag_values, config=config,
+                       data_description="CFP %s: %d training images of %d identities (3 poses)"
+                       % (flag_values.cfp_dir, len(data.train_images), len(data.train_identity_numbers)))
+
+
+registry.register(registry.ModelEntry(
+    name="drgan",
+    summary="DR-GAN (Tran et al., CVPR 2017): pose-disentangled face representation and rotation on CFP",
+    define_flags=define_flags,
+    train=train,
+))

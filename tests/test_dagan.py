@@ -1,0 +1,128 @@
+"""DA-GAN (other_models/dagan.py): smoke run through the registry, simulator and BEGAN pieces, bad input."""
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from absl import flags
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+CFP = SHARED / "data" / "cfp"
+needs_cfp = pytest.mark.skipif(not CFP.is_dir(), reason="CFP data not found at ../shared/data/cfp beside the checkout")
+
+
+def _flags(*extra):
+    from other_models import dagan
+    fv = flags.FlagValues()
+    dagan.define_flags(fv)
+    flags.DEFINE_string("model", "dagan", "", flag_values=fv)
+    fv(["test", "--flagfile=%s" % (REPO / "configs" / "dagan_debug.cfg")] + list(extra))
+    return fv
+
+
+@needs_cfp
+def test_two_step_smoke_run_writes_checkpoint(tmp_path):
+    from ganimation_tl import registry
+    registry.load_all()
+    fv = _flags("--cfp_dir=%s" % CFP, "--workdir=%s" % tmp_path, "--max_steps=2", "--log_every=1",
+                "--image_every=2", "--dagan_num_identities=3", "--dagan_photos_per_identity=3", "--batch_size=4",
+                "--dagan_g_channels=8", "--dagan_g_blocks=1", "--dagan_d_channels=8")
+    metrics = registry.get("dagan").train(fv)
+    for key in ("discriminator/total", "generator/total", "began/M", "began/k"):
+        assert math.isfinite(metrics[key]), key
+    assert 0.0 <= metrics["began/k"] <= 1.0
+    # The refiner starts near the identity (global residual): small pixel loss.
+    assert metrics["generator/pixel"] < 0.2
+    assert (tmp_path / "checkpoints" / "checkpoint").exists()
+    assert (tmp_path / "samples" / "latest.png").exists()
+
+
+def test_began_pieces_match_numpy():
+    from other_models.dagan import autoencoder_error, convergence_measure, update_k
+    rng = np.random.default_rng(0)
+    v = rng.uniform(-1, 1, (3, 4, 4, 3)).astype(np.float32)
+    r = rng.uniform(-1, 1, (3, 4, 4, 3)).astype(np.float32)
+    np.testing.assert_allclose(autoencoder_error(v, r).numpy(), np.abs(v - r).mean(axis=(1, 2, 3)), rtol=1e-6)
+    assert float(update_k(0.5, 0.4, 0.1, gamma=0.5, lambda_k=0.01)) == pytest.approx(0.5 + 0.01 * (0.2 - 0.1))
+    assert float(update_k(0.0, 0.1, 0.9, gamma=0.5, lambda_k=1.0)) == 0.0      # clipped at 0
+    assert float(update_k(0.99, 1.0, 0.0, gamma=1.0, lambda_k=1.0)) == 1.0     # clipped at 1
+    assert float(convergence_measure(0.4, 0.5, 0.5)) == pytest.approx(0.4 + abs(0.2 - 0.5))
+
+
+def _frontal_landmarks():
+    """A synthetic CFP-style frontal half face (midline x = 40)."""
+    lm = np.zeros((30, 2), np.float32)
+    lm[0:9] = np.stack([np.linspace(24, 40, 9), np.linspace(22, 48, 9)], 1)
+    lm[9:12] = [[25, 18], [30, 16], [35, 17]]
+    lm[12:18] = [[28, 21], [30, 20], [32, 20], [34, 21], [32, 22], [30, 22]]
+    lm[18:23] = np.stack([np.full(5, 40.0), np.linspace(20, 32, 5)], 1)
+    lm[23:25] = [[37, 32], [36, 31]]
+    lm[25:30] = [[33, 37], [40, 35], [40, 37], [40, 40], [40, 38]]
+    return lm
+
+
+def test_generic_face_fit_and_rotation():
+    from other_models.dagan import fit_generic_face, rotate_points
+    lm = _frontal_landmarks()
+    face = fit_generic_face(lm)
+    assert face.x_mid == pytest.approx(40.0)
+    assert face.w == pytest.approx(40 - np.mean(lm[0:3, 0]))
+    assert face.depth(40.0, 32.0) > face.depth(30.0, 32.0) > 0        # nose tip in front of the cheek
+    x = np.array([30.0, 40.0, 50.0])
+    np.testing.assert_allclose(rotate_points(face, x, np.full(3, 32.0), 0.0), x, atol=1e-9)  # yaw 0: identity
+    rot = rotate_points(face, x, np.full(3, 32.0), 60.0)
+    assert rot[1] > 40.0 + 0.5 * face.w * np.sin(np.deg2rad(60))      # the nose moves towards image-right
+    gx, gy = np.meshgrid(np.arange(80.0), np.arange(64.0))
+    rows = rotate_points(face, gx, gy, 75.0, monotone_rows=True)
+    assert np.all(np.diff(rows, axis=1) > 0)                           # occluded points folded, no overlap
+
+
+def test_simulate_profile_shape_determinism_and_blur():
+    from other_models.dagan import simulate_profile
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:64, 0:80]
+    image = np.clip(128 + 60 * np.sin(xx / 3.0)[..., None] + rng.normal(0, 20, (64, 80, 3)), 0, 255).astype(np.uint8)
+    lm = _frontal_landmarks()
+    a = simulate_profile(image, lm, 70.0, 32, blur=1.0)
+    b = simulate_profile(image, lm, 70.0, 32, blur=1.0)
+    sharp = simulate_profile(image, lm, 70.0, 32, blur=0.0, contrast=1.0)
+    assert a.shape == (32, 32, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+    grad = lambda im: np.abs(np.diff(im.astype(float), axis=1)).mean()
+    assert grad(a) < grad(sharp)                                        # rendered look is blurrier
+    np.testing.assert_array_equal(simulate_profile(image, lm, 70.0, 32, blur=1.0, mirror=True), a[:, ::-1])
+
+
+def test_networks_shapes_and_identity_start():
+    import tensorflow as tf
+    from other_models.dagan import DAGANConfig, build_discriminator, build_refiner
+    cfg = DAGANConfig(image_size=16, dagan_g_channels=4, dagan_g_blocks=1, dagan_d_channels=4, dagan_d_hidden=8,
+                      dagan_d_scales=2, dagan_num_identities=5)
+    g, d = build_refiner(cfg), build_discriminator(cfg)
+    g.eval(); d.eval()
+    x = tf.random.uniform([2, 16, 16, 3], -0.9, 0.9)
+    y = g(x).numpy()
+    assert y.shape == (2, 16, 16, 3) and np.abs(y).max() < 1.0
+    assert np.abs(y - x.numpy()).mean() < 0.1                           # global residual: near identity at init
+    recon, logits = d(x)
+    assert recon.shape == (2, 16, 16, 3) and logits.shape == (2, 5)
+
+
+def test_config_validation():
+    from other_models.dagan import DAGANConfig
+    with pytest.raises(ValueError, match="image_size"):
+        DAGANConfig(image_size=36, dagan_d_scales=4)
+    with pytest.raises(ValueError, match="yaw"):
+        DAGANConfig(dagan_yaw_min=50, dagan_yaw_max=95)
+
+
+def test_missing_cfp_folder_is_an_input_error(tmp_path):
+    from ganimation_tl.errors import InputError
+    from other_models import dagan
+    fv = _flags("--cfp_dir=%s" % (tmp_path / "nope"), "--workdir=%s" % tmp_path)
+    with pytest.raises(InputError, match="--cfp_dir"):
+        dagan.prepare(fv)
+    fv = _flags("--workdir=%s" % tmp_path, "--image_size=36", "--dagan_d_scales=4")
+    with pytest.raises(InputError, match="image_size"):
+        dagan.prepare(fv)

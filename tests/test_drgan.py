@@ -1,0 +1,114 @@
+"""DR-GAN (other_models/drgan.py): smoke run through the registry, paper pieces against NumPy, bad input."""
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from absl import flags
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+CFP = SHARED / "data" / "cfp"
+needs_cfp = pytest.mark.skipif(not CFP.is_dir(), reason="CFP data not found at ../shared/data/cfp beside the checkout")
+
+
+def _flags(*extra):
+    from other_models import drgan
+    fv = flags.FlagValues()
+    drgan.define_flags(fv)
+    flags.DEFINE_string("model", "drgan", "", flag_values=fv)
+    fv(["test", "--flagfile=%s" % (REPO / "configs" / "drgan_debug.cfg")] + list(extra))
+    return fv
+
+
+@needs_cfp
+def test_two_step_smoke_run_writes_checkpoint(tmp_path):
+    from ganimation_tl import registry
+    registry.load_all()
+    fv = _flags("--cfp_dir=%s" % CFP, "--workdir=%s" % tmp_path, "--max_steps=2", "--log_every=1",
+                "--image_every=2", "--drgan_num_identities=6", "--drgan_train_identities=4", "--batch_size=8")
+    metrics = registry.get("drgan").train(fv)
+    for key in ("discriminator/total", "generator/total", "generator/fused"):
+        assert math.isfinite(metrics[key]), key
+    # 5 classes (4 identities + synthetic): the untrained D's cross-entropy is near log(5).
+    assert 0.5 * math.log(5) < metrics["discriminator/id_real"] < 2.5 * math.log(5)
+    assert (tmp_path / "checkpoints" / "checkpoint").exists()
+    assert (tmp_path / "samples" / "latest.png").exists()
+
+
+def test_fusion_matches_numpy_weighted_mean():
+    from other_models.drgan import fuse_features
+    rng = np.random.default_rng(0)
+    f = rng.normal(size=(6, 5)).astype(np.float32)
+    logits = rng.normal(size=6).astype(np.float32)
+    out = fuse_features(f, logits, group_size=3).numpy()
+    w = 1 / (1 + np.exp(-logits))
+    expected = np.stack([(w[g * 3:g * 3 + 3, None] * f[g * 3:g * 3 + 3]).sum(0) / (w[g * 3:g * 3 + 3].sum() + 1e-6)
+                         for g in range(2)])
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+def _np_ce(logits, labels):
+    z = logits - logits.max(1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    return -logp[np.arange(len(labels)), labels].mean()
+
+
+def test_discriminator_and_generator_losses_match_paper_terms():
+    from other_models.drgan import discriminator_loss, generator_loss
+    rng = np.random.default_rng(1)
+    nd, npose = 4, 3
+    real = rng.normal(size=(5, nd + 1 + npose)).astype(np.float32)
+    fake = rng.normal(size=(3, nd + 1 + npose)).astype(np.float32)
+    labels, poses = np.array([0, 1, 2, 3, 0]), np.array([0, 1, 2, 0, 1])
+    total, parts = discriminator_loss(real, labels, poses, fake, nd)
+    expected = (_np_ce(real[:, :nd + 1], labels) + _np_ce(real[:, nd + 1:], poses)
+                + _np_ce(fake[:, :nd + 1], np.full(3, nd)))
+    assert float(total) == pytest.approx(expected, rel=1e-5)
+    g_total, _ = generator_loss(fake, np.array([1, 2, 3]), np.array([2, 0, 1]), nd)
+    assert float(g_total) == pytest.approx(_np_ce(fake[:, :nd + 1], np.array([1, 2, 3]))
+                                           + _np_ce(fake[:, nd + 1:], np.array([2, 0, 1])), rel=1e-5)
+
+
+def test_profile_direction_from_fiducials():
+    from other_models.drgan import profile_direction
+    lm = np.zeros((2, 30, 2), np.float32)
+    lm[0, 0:9, 0], lm[0, 18:30, 0] = 10.0, 20.0   # nose right of the jaw -> facing image-right (2)
+    lm[1, 0:9, 0], lm[1, 18:30, 0] = 20.0, 10.0
+    assert profile_direction(lm).tolist() == [2, 1]
+    assert profile_direction(lm * np.array([-1, 1], np.float32)).tolist() == [1, 2]  # mirrored x
+
+
+def test_network_shapes_and_feature_size():
+    import tensorflow as tf
+    from other_models.drgan import DRGANConfig, NUM_POSES, build_decoder, build_discriminator, build_encoder
+    cfg = DRGANConfig(image_size=16, drgan_conv_dim=4, drgan_downsamplings=2, drgan_feature_dim=12,
+                      drgan_noise_dim=3, batch_size=4)
+    enc, dec, disc = build_encoder(cfg), build_decoder(cfg), build_discriminator(cfg, num_identities=7)
+    for m in (enc, dec, disc):
+        m.eval()
+    x = tf.random.uniform([2, 16, 16, 3], -1, 1)
+    assert enc(x).shape == (2, 13)                     # N_f + confidence
+    y = dec(tf.zeros([2, 12 + NUM_POSES + 3])).numpy()
+    assert y.shape == (2, 16, 16, 3) and np.abs(y).max() <= 1.0
+    assert disc(x).shape == (2, 7 + 1 + NUM_POSES)
+
+
+def test_config_validation():
+    from other_models.drgan import DRGANConfig
+    with pytest.raises(ValueError, match="multiple of drgan_images_per_identity"):
+        DRGANConfig(batch_size=7, drgan_images_per_identity=2)
+    with pytest.raises(ValueError, match="image_size"):
+        DRGANConfig(image_size=36, drgan_downsamplings=3)
+
+
+def test_missing_cfp_folder_is_an_input_error(tmp_path):
+    from ganimation_tl.errors import InputError
+    from other_models import drgan
+    fv = _flags("--cfp_dir=%s" % (tmp_path / "nope"), "--workdir=%s" % tmp_path)
+    with pytest.raises(InputError, match="--cfp_dir"):
+        drgan.prepare(fv)
+    fv = _flags("--workdir=%s" % tmp_path, "--image_size=36")
+    with pytest.raises(InputError, match="image_size"):
+        drgan.prepare(fv)
