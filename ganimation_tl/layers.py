@@ -5,6 +5,9 @@
 * :class:`Conv2dTranspose` replaces ``tl.layers.DeConv2d``, which wraps a Keras 3 layer whose
   variables are all named ``kernel``, are not mirrored under ``tf.distribute`` and are not restored
   by the TF1 SavedModel loader (``saved_model_cli run``, TF Serving).
+* :class:`BatchNorm` replaces ``tl.layers.BatchNorm``/``BatchNorm2d``, whose train-mode forward
+  overwrites its moving-statistics variables inside ``tf.function`` on TF 2.21 (``TypeError: Can
+  not convert a NoneType``) and whose moving variance starts at 0 (sibling models use it).
 * :class:`TileAndConcat` broadcasts a conditioning vector (the target AUs) over the image plane
   and concatenates it to the image channels, the generator's input in GANimation (section 4.1).
 
@@ -19,7 +22,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorlayer as tl
 
-__all__ = ["InstanceNorm2d", "Conv2dTranspose", "TileAndConcat", "weight_init"]
+__all__ = ["InstanceNorm2d", "BatchNorm", "Conv2dTranspose", "TileAndConcat", "weight_init"]
 
 
 def weight_init(stddev: float = 0.02):
@@ -71,6 +74,65 @@ class InstanceNorm2d(tl.layers.Layer):
         mean, variance = tf.nn.moments(inputs, axes=[1, 2], keepdims=True)
         scale = tf.math.rsqrt(variance + self.epsilon) * tf.cast(self.gamma, inputs.dtype)
         return (inputs - mean) * scale + tf.cast(self.beta, inputs.dtype)
+
+
+class BatchNorm(tl.layers.Layer):
+    """Batch normalisation over every axis but the last (NHWC images or ``[B, C]`` features).
+
+    Train mode (``model.train()``): ``y = gamma * (x - mean_B) / sqrt(var_B + epsilon) + beta`` with
+    the batch's (biased) statistics, and the moving statistics updated in place as
+    ``m <- decay * m + (1 - decay) * batch``. Eval mode: the moving statistics instead.
+
+    Args:
+        num_features: C, the last-axis size.
+        act: optional activation applied after the normalisation.
+        decay: moving-average decay (0.9).
+        epsilon: added to the variance (1e-5).
+        name: layer name; variables ``<name>/gamma`` (ones), ``beta`` (zeros), ``moving_mean``
+            (zeros, not trainable), ``moving_var`` (ones, not trainable).
+
+    Input float ``[B, ..., C]``; output the same shape.
+
+    Raises:
+        ValueError: the input's last axis differs from ``num_features``.
+
+    Source: Ioffe and Szegedy 2015. Deviation: replaces TL 2.2.5's BatchNorm (see module docstring).
+    """
+
+    def __init__(self, num_features: int, act=None, decay: float = 0.9, epsilon: float = 1e-5,
+                 name: str | None = None):
+        super().__init__(name, act=act)
+        self.num_features = int(num_features)
+        self.decay = float(decay)
+        self.epsilon = float(epsilon)
+        self.build(None)
+        self._built = True
+
+    def __repr__(self):
+        return "BatchNorm(num_features=%d, decay=%g, name=%r)" % (self.num_features, self.decay, self.name)
+
+    def build(self, inputs_shape):
+        shape = (self.num_features,)
+        self.gamma = self._get_weights("gamma", shape=shape, init=tl.initializers.ones())
+        self.beta = self._get_weights("beta", shape=shape, init=tl.initializers.zeros())
+        self.moving_mean = self._get_weights("moving_mean", shape=shape, init=tl.initializers.zeros(),
+                                             trainable=False)
+        self.moving_var = self._get_weights("moving_var", shape=shape, init=tl.initializers.ones(),
+                                            trainable=False)
+
+    def forward(self, inputs):
+        if inputs.shape[-1] is not None and inputs.shape[-1] != self.num_features:
+            raise ValueError("%s expects %d features, got input of shape %s"
+                             % (self.name, self.num_features, inputs.shape))
+        axes = list(range(len(inputs.shape) - 1))
+        if self.is_train:
+            mean, var = tf.nn.moments(inputs, axes)
+            self.moving_mean.assign(self.decay * self.moving_mean + (1.0 - self.decay) * mean)
+            self.moving_var.assign(self.decay * self.moving_var + (1.0 - self.decay) * var)
+        else:
+            mean, var = self.moving_mean, self.moving_var
+        out = tf.nn.batch_normalization(inputs, mean, var, self.beta, self.gamma, self.epsilon)
+        return self.act(out) if self.act is not None else out
 
 
 class Conv2dTranspose(tl.layers.Layer):

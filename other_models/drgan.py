@@ -242,46 +242,10 @@ def make_batches(data: DRGANData, config: DRGANConfig, epoch: int, skip: int):
 
 # ---------------------------------------------------------------------------------------------- networks
 def batch_norm_layer(num_features: int, act=None, decay: float = 0.9, epsilon: float = 1e-5, name: str = None):
-    """A batch-normalisation ``tl.layers.Layer`` (NHWC or ``[B, C]``), built eagerly.
-
-    Train mode normalises with the batch statistics over all axes but the last and updates the moving
-    mean/variance (``m <- decay m + (1 - decay) batch``) with ``assign``; eval mode uses the moving
-    statistics. gamma starts at 1, beta at 0, moving mean at 0 and moving variance at 1.
-
-    Deviation: replaces ``tl.layers.BatchNorm2d``, whose train-mode forward in TL 2.2.5 overwrites its
-    moving-statistics variables with the result of ``assign_moving_average`` (``TypeError: Can not
-    convert a NoneType`` inside ``tf.function`` on TF 2.21) and whose moving variance starts at 0.
-    """
-    import tensorflow as tf
-    import tensorlayer as tl
-
-    class _BatchNorm(tl.layers.Layer):
-        def __init__(self):
-            super().__init__(name, act=act)
-            self.build(None)
-            self._built = True
-
-        def build(self, inputs_shape):
-            shape = (int(num_features),)
-            self.gamma = self._get_weights("gamma", shape=shape, init=tl.initializers.ones())
-            self.beta = self._get_weights("beta", shape=shape, init=tl.initializers.zeros())
-            self.moving_mean = self._get_weights("moving_mean", shape=shape, init=tl.initializers.zeros(),
-                                                 trainable=False)
-            self.moving_var = self._get_weights("moving_var", shape=shape, init=tl.initializers.ones(),
-                                                trainable=False)
-
-        def forward(self, inputs):
-            axes = list(range(len(inputs.shape) - 1))
-            if self.is_train:
-                mean, var = tf.nn.moments(inputs, axes)
-                self.moving_mean.assign(decay * self.moving_mean + (1.0 - decay) * mean)
-                self.moving_var.assign(decay * self.moving_var + (1.0 - decay) * var)
-            else:
-                mean, var = self.moving_mean, self.moving_var
-            out = tf.nn.batch_normalization(inputs, mean, var, self.beta, self.gamma, epsilon)
-            return self.act(out) if self.act is not None else out
-
-    return _BatchNorm()
+    """:class:`ganimation_tl.layers.BatchNorm` (TL 2.2.5's ``BatchNorm2d`` fails in train mode inside
+    ``tf.function`` on TF 2.21); input ``[B, ..., C]``, output the same shape."""
+    from ganimation_tl.layers import BatchNorm
+    return BatchNorm(num_features, act=act, decay=decay, epsilon=epsilon, name=name)
 
 
 def _stages(g: int, out_dim: int, downsamplings: int) -> List[List[Tuple[int, int]]]:

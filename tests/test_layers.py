@@ -65,3 +65,24 @@ def test_tile_and_concat_appends_constant_planes():
     np.testing.assert_array_equal(out[..., :3], image.numpy())
     np.testing.assert_allclose(out[1, :, :, 3], 0.5)
     np.testing.assert_allclose(out[0, :, :, 4], 0.9)
+
+
+def test_batch_norm_matches_numpy_and_updates_moving_statistics():
+    from ganimation_tl.layers import BatchNorm
+    rng = np.random.default_rng(0)
+    x = rng.normal(2.0, 3.0, (5, 4, 3, 6)).astype(np.float32)
+    layer = BatchNorm(6, decay=0.9, name="bn_np_test")
+    layer.gamma.assign(rng.uniform(0.5, 2, 6).astype(np.float32))
+    layer.beta.assign(rng.normal(0, 1, 6).astype(np.float32))
+    layer.is_train = True
+    y = tf.function(layer.forward)(tf.constant(x)).numpy()
+    mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+    expected = layer.gamma.numpy() * (x - mean) / np.sqrt(var + 1e-5) + layer.beta.numpy()
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(layer.moving_mean.numpy(), 0.1 * mean, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(layer.moving_var.numpy(), 0.9 + 0.1 * var, rtol=1e-4)
+    layer.is_train = False
+    y_eval = layer.forward(tf.constant(x)).numpy()
+    expected_eval = (layer.gamma.numpy() * (x - layer.moving_mean.numpy()) / np.sqrt(layer.moving_var.numpy() + 1e-5)
+                     + layer.beta.numpy())
+    np.testing.assert_allclose(y_eval, expected_eval, rtol=1e-4, atol=1e-4)
