@@ -1,0 +1,633 @@
+"""DrNet: disentangled content and pose representations from video, on Moving MNIST.
+
+Paper: E. Denton and V. Birodkar, "Unsupervised Learning of Disentangled Representations from Video",
+NIPS 2017. Official code: edenton/drnet (Lua Torch) and edenton/drnet-py (PyTorch); facts as listed in
+``../shared/docs/papers/batch1_dagan_luo_dscnet_drnet_vda_deepmask.md`` section 4.
+
+Model (paper section 3, notation of the paper): a content encoder E_c, a pose encoder E_p, a decoder D
+and a scene discriminator C; an LSTM predicts future pose vectors for video prediction.
+
+* Reconstruction: ``L_rec = || D(E_c(x^t), E_p(x^{t+k})) - x^{t+k} ||_2^2`` (mean over pixels).
+* Similarity: ``L_sim = || E_c(x^t) - E_c(x^{t+k'}) ||_2^2`` with the second code a fixed target
+  (stop-gradient, as drnet-py), mean over code units.
+* Scene discriminator (eq. for L_adv(C)): ``-log C(E_p(x_i^t), E_p(x_i^{t+k})) - log(1 - C(E_p(x_i^t),
+  E_p(x_j^{t+k})))``, i != j; first half of a batch same-video pairs (target 1), second half pairs with
+  the second pose taken from another video (target 0).
+* Adversarial pose loss, "maximally uncertain" target 1/2 on same-video pairs:
+  ``L_adv(E_p) = -1/2 log C(.) - 1/2 log(1 - C(.))`` (binary cross-entropy with target 0.5), back-propagated
+  into the first pose code only.
+* Total (eq. 3): ``L = L_rec + alpha L_sim + beta L_adv(E_p)``; C is trained on ``L_adv(C)`` alone
+  (drnet-py applies no beta to C's loss; we follow the code).
+* LSTM (section 3.2): ``h~_p^{t+1} = LSTM(E_c(x^{n_past}), h_p^t)``, loss ``|| h~_p^{t+1} - E_p(x^{t+1}) ||^2``
+  with E_c, E_p frozen, teacher-forced; at test time predictions are fed back for t >= n_past and frames
+  are decoded with ``D(h_c, h~_p^t)``.
+
+Architecture (DCGAN-style, drnet-py ``dcgan_64`` scaled to 32x32): encoders are ``log2(S/4)`` 4x4 stride-2
+conv-BN-LeakyReLU(0.2) blocks (nf, 2nf, 4nf) then a 4x4 VALID conv to the code, BN, tanh. The decoder
+mirrors them (a dense layer to 4x4x4nf, BN, LeakyReLU, 4x4 stride-2 transposed convs with BN-LeakyReLU, the
+last one to the frame channels with a sigmoid). C: Linear(2|h_p| -> sd_nf) ReLU, Linear(sd_nf) ReLU, Linear(1).
+LSTM: Linear(|h_c|+|h_p| -> H), L LSTM layers of H units, Linear(H -> |h_p|), tanh.
+
+Data: Moving MNIST from the real MNIST digits (:mod:`ganimation_tl.datasets.moving_mnist`), two digits,
+each in its own channel (drnet-py), generated on the fly (a new seeded batch every iteration).
+
+Deviations from the paper / code, and why:
+
+* Frames 32x32 with 16x16 digits instead of 64x64 with 32x32 digits, nf 32 instead of 64, |h_c| 32 and
+  |h_p| 5, scene discriminator 64 units, LSTM 1 x 64 units instead of 2 x 256: CPU budget (spec section (f)).
+  ``configs/drnet.cfg`` has the paper-code sizes (64 px, nf 64, 128/10, 2 x 256).
+* The 1x1 -> 4x4 first decoder layer is a dense layer (same map as a 4x4 VALID transposed conv on a 1x1 input).
+* Frame offsets k are drawn uniformly in [1, max_step] (Lua style) rather than drnet-py's consecutive frames
+  x[0..3], for stronger disentangling pressure (spec pitfall "frame sampling").
+* BatchNorm is a small layer of this file (TL 2.2.5's BatchNorm fails inside tf.function on TF 2.21); its
+  moving variance starts at 1.
+* Negatives for C use the second half of the batch rolled by one (always another video) instead of a random
+  permutation (which can pair a video with itself).
+* The LSTM's learning rate is 2e-3 (Lua's value; drnet-py uses 2e-4) for the short CPU schedule.
+* The real face-video configuration of the issue is not implemented (time); see docs/results/drnet.md.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Dict, Optional
+
+import numpy as np
+from absl import flags
+
+from ganimation_tl import registry
+from ganimation_tl.errors import InputError
+from ganimation_tl.flag_utils import define_once
+from ganimation_tl.sibling import config_or_input_error, define_common_flags, images_grid, run_trainer
+
+NAME = "drnet"
+
+
+@dataclasses.dataclass(frozen=True)
+class DrNetConfig:
+    """DrNet hyper-parameters (field names are flag names; see configs/drnet.cfg for sources).
+
+    Raises:
+        ValueError: on construction, for a non-positive size, an image size that is not 4 * 2**n, a digit
+            larger than the frame, max_step >= sequence length, or a negative loss weight.
+    """
+
+    image_size: int = 32
+    batch_size: int = 32
+    epochs: int = 5
+    seed: int = 0
+    learning_rate: float = 2e-3
+    beta1: float = 0.5
+    drnet_epoch_size: int = 300
+    drnet_content_dim: int = 32
+    drnet_pose_dim: int = 5
+    drnet_nf: int = 32
+    drnet_sd_nf: int = 64
+    drnet_alpha: float = 1.0
+    drnet_beta: float = 1e-4
+    drnet_max_step: int = 8
+    drnet_num_digits: int = 2
+    drnet_digit_size: int = 16
+    drnet_max_speed: int = 3
+    drnet_lstm_epochs: int = 2
+    drnet_lstm_hidden: int = 64
+    drnet_lstm_layers: int = 1
+    drnet_lstm_lr: float = 2e-3
+    drnet_n_past: int = 5
+    drnet_n_future: int = 5
+
+    def __post_init__(self):
+        positive = ("image_size", "batch_size", "epochs", "drnet_epoch_size", "drnet_content_dim", "drnet_pose_dim",
+                    "drnet_nf", "drnet_sd_nf", "drnet_max_step", "drnet_num_digits", "drnet_digit_size",
+                    "drnet_max_speed", "drnet_lstm_hidden", "drnet_lstm_layers", "drnet_n_past", "drnet_n_future")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError("%s must be positive, got %r" % (name, getattr(self, name)))
+        if self.drnet_lstm_epochs < 0:
+            raise ValueError("drnet_lstm_epochs must be >= 0, got %r" % self.drnet_lstm_epochs)
+        side = self.image_size
+        while side > 4 and side % 2 == 0:
+            side //= 2
+        if side != 4:
+            raise ValueError("image_size must be 4 * 2**n (e.g. 32 or 64), got %r" % self.image_size)
+        if self.drnet_digit_size > self.image_size:
+            raise ValueError("drnet_digit_size %d exceeds image_size %d" % (self.drnet_digit_size, self.image_size))
+        if self.drnet_max_step >= self.sequence_length:
+            raise ValueError("drnet_max_step (%d) must be below the sequence length n_past + n_future (%d)"
+                             % (self.drnet_max_step, self.sequence_length))
+        if self.batch_size < 2:
+            raise ValueError("batch_size must be at least 2 (the scene discriminator needs two halves)")
+        for name in ("drnet_alpha", "drnet_beta", "learning_rate", "drnet_lstm_lr"):
+            if getattr(self, name) < 0:
+                raise ValueError("%s must be >= 0, got %r" % (name, getattr(self, name)))
+        if not 0 <= self.beta1 < 1:
+            raise ValueError("beta1 must be in [0, 1), got %r" % self.beta1)
+
+    @property
+    def sequence_length(self) -> int:
+        """T = n_past + n_future frames per generated video."""
+        return self.drnet_n_past + self.drnet_n_future
+
+    @property
+    def main_steps(self) -> int:
+        """Iterations of the DrNet phase (E_c, E_p, D, C); the LSTM phase follows."""
+        return self.epochs * self.drnet_epoch_size
+
+
+# ---------------------------------------------------------------------------------------------- networks
+def _batch_norm_class():
+    import tensorflow as tf
+    import tensorlayer as tl
+
+    class BatchNorm(tl.layers.Layer):
+        """Batch normalisation over all axes but the last (NHWC or [B, C]), with moving statistics.
+
+        Training mode normalises with the batch mean and (biased) variance and updates
+        ``moving = decay * moving + (1 - decay) * batch``; inference mode uses the moving statistics.
+        Written here because ``tl.layers.BatchNorm`` of TL 2.2.5 overwrites its moving-statistics
+        attributes with the update op's result inside ``tf.function`` on TF 2.21 (TypeError) and starts
+        the moving variance at 0.
+        """
+
+        def __init__(self, num_features, decay=0.9, epsilon=1e-5, act=None, name=None):
+            super().__init__(name, act=act)
+            self.num_features, self.decay, self.epsilon = int(num_features), float(decay), float(epsilon)
+            self.build(None)
+            self._built = True
+
+        def build(self, inputs_shape):
+            n = (self.num_features,)
+            self.gamma = self._get_weights("gamma", n, init=tl.initializers.ones())
+            self.beta = self._get_weights("beta", n, init=tl.initializers.zeros())
+            self.moving_mean = self._get_weights("moving_mean", n, init=tl.initializers.zeros(), trainable=False)
+            self.moving_var = self._get_weights("moving_var", n, init=tl.initializers.ones(), trainable=False)
+
+        def forward(self, inputs):
+            axes = list(range(len(inputs.shape) - 1))
+            if self.is_train:
+                mean, var = tf.nn.moments(inputs, axes=axes)
+                self.moving_mean.assign(self.decay * self.moving_mean + (1 - self.decay) * mean)
+                self.moving_var.assign(self.decay * self.moving_var + (1 - self.decay) * var)
+            else:
+                mean, var = self.moving_mean, self.moving_var
+            out = tf.nn.batch_normalization(inputs, mean, var, self.beta, self.gamma, self.epsilon)
+            return self.act(out) if self.act is not None else out
+
+    return BatchNorm
+
+
+_BN_CLASS = None
+
+
+def _bn(x, n, act, name):
+    global _BN_CLASS
+    if _BN_CLASS is None:
+        _BN_CLASS = _batch_norm_class()
+    return _BN_CLASS(n, decay=0.9, act=act, name=name)(x)
+
+
+def build_encoder(image_size: int, channels: int, nf: int, code_dim: int, name: str):
+    """DCGAN encoder (E_c or E_p; drnet-py ``dcgan_64.encoder``) as a static TL model.
+
+    Input float32 ``[B, S, S, C]`` in [0, 1] (NHWC). Output ``[B, code_dim]`` in (-1, 1) (BN then tanh).
+    ``log2(S / 4)`` blocks of 4x4/2 conv (nf * 2**i channels, no bias) + BN + LeakyReLU(0.2), then a 4x4
+    VALID conv to ``code_dim``, BN, tanh.
+    """
+    import tensorflow as tf
+    import tensorlayer as tl
+    from ganimation_tl.layers import weight_init
+    from ganimation_tl.networks import unique_model_name
+
+    p = name + "_"
+    x = inp = tl.layers.Input([None, image_size, image_size, channels], name=p + "frames")
+    side, ch_in, ch, i = image_size, channels, nf, 0
+    while side > 4:
+        x = tl.layers.Conv2d(ch, (4, 4), (2, 2), padding="SAME", W_init=weight_init(), b_init=None,
+                             in_channels=ch_in, name=p + "conv%d" % i)(x)
+        x = _bn(x, ch, lambda t: tf.nn.leaky_relu(t, 0.2), p + "bn%d" % i)
+        side, ch_in, ch, i = side // 2, ch, ch * 2, i + 1
+    x = tl.layers.Conv2d(code_dim, (4, 4), (1, 1), padding="VALID", W_init=weight_init(), b_init=None,
+                         in_channels=ch_in, name=p + "code_conv")(x)
+    x = _bn(x, code_dim, tf.nn.tanh, p + "code_bn")
+    x = tl.layers.Reshape([-1, code_dim], name=p + "code")(x)
+    return tl.models.Model(inputs=inp, outputs=x, name=unique_model_name(name))
+
+
+def build_decoder(image_size: int, channels: int, nf: int, content_dim: int, pose_dim: int, name: str):
+    """DCGAN decoder D(h_c, h_p) (drnet-py ``dcgan_64.decoder``) as a static TL model.
+
+    Inputs ``[h_c [B, content_dim], h_p [B, pose_dim]]``; output frames float32 ``[B, S, S, C]`` in (0, 1)
+    (sigmoid). Dense to 4x4x(nf * 2**(n-1)) + BN + LeakyReLU(0.2), then n 4x4/2 transposed convs (BN +
+    LeakyReLU, the last to C channels with a sigmoid), n = log2(S / 4).
+    """
+    import tensorflow as tf
+    import tensorlayer as tl
+    from ganimation_tl.layers import Conv2dTranspose, weight_init
+    from ganimation_tl.networks import unique_model_name
+
+    p = name + "_"
+    n_up = int(round(np.log2(image_size // 4)))
+    hc = tl.layers.Input([None, content_dim], name=p + "content")
+    hp = tl.layers.Input([None, pose_dim], name=p + "pose")
+    x = tl.layers.Concat(concat_dim=-1, name=p + "concat")([hc, hp])
+    ch = nf * 2 ** (n_up - 1)
+    x = tl.layers.Dense(4 * 4 * ch, W_init=weight_init(), b_init=None, in_channels=content_dim + pose_dim,
+                        name=p + "fc")(x)
+    x = tl.layers.Reshape([-1, 4, 4, ch], name=p + "fc_reshape")(x)
+    x = _bn(x, ch, lambda t: tf.nn.leaky_relu(t, 0.2), p + "fc_bn")
+    for i in range(n_up):
+        last = i == n_up - 1
+        out = channels if last else ch // 2
+        x = Conv2dTranspose(out, in_channels=ch, filter_size=(4, 4), strides=(2, 2), W_init=weight_init(),
+                            b_init=tl.initializers.zeros() if last else None,
+                            act=tf.nn.sigmoid if last else None, name=p + "up%d" % i)(x)
+        if not last:
+            x = _bn(x, out, lambda t: tf.nn.leaky_relu(t, 0.2), p + "up%d_bn" % i)
+        ch = out
+    return tl.models.Model(inputs=[hc, hp], outputs=x, name=unique_model_name(name))
+
+
+def build_scene_discriminator(pose_dim: int, hidden: int, name: str):
+    """Scene discriminator C(h_p^1, h_p^2) (drnet-py ``classifiers.scene_discriminator``).
+
+    Inputs ``[h_p1 [B, pose_dim], h_p2 [B, pose_dim]]``; output logits ``[B, 1]`` (C = sigmoid(logit) is the
+    probability that both pose codes come from the same video).
+    """
+    import tensorflow as tf
+    import tensorlayer as tl
+    from ganimation_tl.networks import unique_model_name
+
+    p = name + "_"
+    a = tl.layers.Input([None, pose_dim], name=p + "pose1")
+    b = tl.layers.Input([None, pose_dim], name=p + "pose2")
+    x = tl.layers.Concat(concat_dim=-1, name=p + "concat")([a, b])
+    x = tl.layers.Dense(hidden, act=tf.nn.relu, in_channels=2 * pose_dim, name=p + "fc0")(x)
+    x = tl.layers.Dense(hidden, act=tf.nn.relu, in_channels=hidden, name=p + "fc1")(x)
+    x = tl.layers.Dense(1, in_channels=hidden, name=p + "logit")(x)
+    return tl.models.Model(inputs=[a, b], outputs=x, name=unique_model_name(name))
+
+
+def _lstm_layer_class():
+    import tensorflow as tf
+    import tensorlayer as tl
+
+    class PoseLSTM(tl.layers.Layer):
+        """Linear(in -> H), ``layers`` LSTM layers of H units, Linear(H -> out), tanh (drnet-py ``models/lstm.py``).
+
+        Written on TF primitives because TL 2.2.5's RNN layers fail on Keras 3 (toolchain.md 1.1).
+        ``step(x [B, in], state) -> (y [B, out] in (-1, 1), state)``; ``state`` is a tuple of (h, c) pairs
+        ``[B, H]``; ``zero_state(B)`` starts it. Gates: i, f, o sigmoid, g tanh, forget-gate bias +1.
+        """
+
+        def __init__(self, in_dim, hidden, layers, out_dim, name=None):
+            super().__init__(name)
+            self.in_dim, self.hidden, self.layers, self.out_dim = int(in_dim), int(hidden), int(layers), int(out_dim)
+            self.build(None)
+            self._built = True
+
+        def build(self, inputs_shape):
+            init = tl.initializers.truncated_normal(stddev=0.05)
+            zeros = tl.initializers.zeros()
+            h = self.hidden
+            self.w_in = self._get_weights("w_in", (self.in_dim, h), init=init)
+            self.b_in = self._get_weights("b_in", (h,), init=zeros)
+            self.cells = [(self._get_weights("w_lstm%d" % i, (2 * h, 4 * h), init=init),
+                           self._get_weights("b_lstm%d" % i, (4 * h,), init=zeros)) for i in range(self.layers)]
+            self.w_out = self._get_weights("w_out", (h, self.out_dim), init=init)
+            self.b_out = self._get_weights("b_out", (self.out_dim,), init=zeros)
+
+        def zero_state(self, batch):
+            z = tf.zeros([batch, self.hidden])
+            return tuple((z, z) for _ in range(self.layers))
+
+        def step(self, x, state):
+            x = tf.matmul(x, self.w_in) + self.b_in
+            new_state = []
+            for (w, b), (h, c) in zip(self.cells, state):
+                gates = tf.matmul(tf.concat([x, h], -1), w) + b
+                i, f, o, g = tf.split(gates, 4, axis=-1)
+                c = tf.sigmoid(f + 1.0) * c + tf.sigmoid(i) * tf.tanh(g)
+                h = tf.sigmoid(o) * tf.tanh(c)
+                new_state.append((h, c))
+                x = h
+            return tf.tanh(tf.matmul(x, self.w_out) + self.b_out), tuple(new_state)
+
+        def forward(self, inputs):
+            """Teacher-forced unroll: inputs ``[B, T, in]`` -> outputs ``[B, T, out]``."""
+            state = self.zero_state(tf.shape(inputs)[0])
+            outs = []
+            for t in range(inputs.shape[1]):
+                y, state = self.step(inputs[:, t], state)
+                outs.append(y)
+            return tf.stack(outs, axis=1)
+
+    return PoseLSTM
+
+
+def build_pose_lstm(content_dim: int, pose_dim: int, hidden: int, layers: int, name: str):
+    """The future-pose LSTM as a TL layer (see ``PoseLSTM``): input ``[h_c, h_p^t]`` (``content_dim +
+    pose_dim``), output the next pose code ``[B, pose_dim]`` in (-1, 1)."""
+    return _lstm_layer_class()(content_dim + pose_dim, hidden, layers, pose_dim, name=name)
+
+
+# ---------------------------------------------------------------------------------------------- losses
+def bce_with_logits(logits, targets):
+    """Mean binary cross-entropy ``-[y log s(l) + (1-y) log(1-s(l))]`` of logits ``[B, 1]`` vs targets in [0, 1]."""
+    import tensorflow as tf
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits))
+
+
+def maximally_uncertain_loss(logits):
+    """L_adv(E_p) of the paper: BCE of C's logits ``[B, 1]`` against the target 1/2 (mean over the batch).
+    Its minimum, log 2 ~ 0.693, is reached when C outputs 0.5."""
+    import tensorflow as tf
+    return bce_with_logits(logits, 0.5 * tf.ones_like(logits))
+
+
+# ---------------------------------------------------------------------------------------------- model
+class DrNet:
+    """E_c, E_p, D, C and the pose LSTM with their optimisers and tf.function steps (trainer interface).
+
+    Frames are float32 NHWC ``[B, S, S, C]`` in [0, 1]. Use :meth:`encode_content`, :meth:`encode_pose`,
+    :meth:`decode` and :meth:`predict` (all in inference mode) for evaluation.
+    """
+
+    sample_grid_tag = "samples/content_pose_reconstruction_swap"
+
+    def __init__(self, config: DrNetConfig, channels: int):
+        import tensorflow as tf
+
+        self.config = config
+        self.channels = channels
+        c = config
+        tf.random.set_seed(c.seed)
+        self.content_encoder = build_encoder(c.image_size, channels, c.drnet_nf, c.drnet_content_dim, "drnet_Ec")
+        self.pose_encoder = build_encoder(c.image_size, channels, c.drnet_nf, c.drnet_pose_dim, "drnet_Ep")
+        self.decoder = build_decoder(c.image_size, channels, c.drnet_nf, c.drnet_content_dim, c.drnet_pose_dim,
+                                     "drnet_D")
+        self.scene_discriminator = build_scene_discriminator(c.drnet_pose_dim, c.drnet_sd_nf, "drnet_C")
+        self.lstm = build_pose_lstm(c.drnet_content_dim, c.drnet_pose_dim, c.drnet_lstm_hidden, c.drnet_lstm_layers,
+                                    "drnet_lstm")
+        self.main_vars = (self.content_encoder.trainable_weights + self.pose_encoder.trainable_weights
+                          + self.decoder.trainable_weights)
+        self.opt_main = tf.keras.optimizers.Adam(c.learning_rate, beta_1=c.beta1)
+        self.opt_scene = tf.keras.optimizers.Adam(c.learning_rate, beta_1=c.beta1)
+        self.opt_lstm = tf.keras.optimizers.Adam(c.drnet_lstm_lr, beta_1=0.9)
+        self.opt_main.build(self.main_vars)
+        self.opt_scene.build(self.scene_discriminator.trainable_weights)
+        self.opt_lstm.build(self.lstm.trainable_weights)
+        self._main_step = tf.function(self._main_step_impl)
+        self._scene_step = tf.function(self._scene_step_impl)
+        self._lstm_step = tf.function(self._lstm_step_impl)
+        self._encode_eval = tf.function(self._encode_eval_impl)
+        self._decode_eval = tf.function(self._decode_eval_impl)
+        self._scene_eval = tf.function(self._scene_eval_impl)
+
+    # trainer interface -----------------------------------------------------------------------------
+    def trackables(self) -> dict:
+        """Variables (all_weights: BN moving statistics included) and optimisers to checkpoint."""
+        return {"drnet_content_encoder": self.content_encoder.all_weights,
+                "drnet_pose_encoder": self.pose_encoder.all_weights,
+                "drnet_decoder": self.decoder.all_weights,
+                "drnet_scene_discriminator": self.scene_discriminator.all_weights,
+                "drnet_lstm": self.lstm.all_weights,
+                "drnet_opt_main": self.opt_main, "drnet_opt_scene": self.opt_scene, "drnet_opt_lstm": self.opt_lstm}
+
+    def set_learning_rate_epoch(self, epoch: float) -> Dict[str, float]:
+        """Constant learning rates (drnet-py uses no schedule)."""
+        return {"lr/main": float(self.config.learning_rate), "lr/lstm": float(self.config.drnet_lstm_lr)}
+
+    def train_step(self, batch: dict, step: int) -> Dict[str, float]:
+        """One iteration: in the DrNet phase (step < config.main_steps) one C step then one (E_c, E_p, D)
+        step on ``batch['frames4']`` (float32 [4, B, S, S, C]: x_c1, x_c2, x_p1, x_p2); afterwards one LSTM step
+        on ``batch['sequences']`` ([B, T, S, S, C])."""
+        import tensorflow as tf
+        if "sequences" in batch:
+            return {k: v for k, v in self._lstm_step(tf.convert_to_tensor(batch["sequences"])).items()}
+        frames = tf.convert_to_tensor(batch["frames4"])
+        metrics = dict(self._scene_step(frames[2], frames[3]))
+        metrics.update(self._main_step(frames[0], frames[1], frames[2], frames[3]))
+        return metrics
+
+    def sample_grid(self, batch: dict):
+        """Rows: content frames x_c (video i), pose frames x_p (video i+1), D(E_c(x_c), E_p(x_p)) (pose swap).
+        Two-channel frames are shown with digit 1 red and digit 2 green."""
+        if "frames4" in batch:
+            x = np.asarray(batch["frames4"])[:, :6]
+            content, pose = x[0], np.roll(x[2], 1, axis=0)
+        else:
+            seq = np.asarray(batch["sequences"])[:6]
+            content, pose = seq[:, 0], np.roll(seq[:, -1], 1, axis=0)
+        hc, _ = self.encode(content)
+        _, hp = self.encode(pose)
+        swap = self.decode(hc, hp)
+        return images_grid([[to_rgb(f) for f in row] for row in (content, pose, swap)])
+
+    # model pieces --------------------------------------------------------------------------------
+    def _set_mode(self, training: bool, models=None):
+        for m in models or (self.content_encoder, self.pose_encoder, self.decoder, self.scene_discriminator):
+            m.train() if training else m.eval()
+
+    def _scene_step_impl(self, x_p1, x_p2):
+        import tensorflow as tf
+        self._set_mode(True, (self.pose_encoder, self.scene_discriminator))
+        h1 = tf.stop_gradient(self.pose_encoder(x_p1))
+        h2 = tf.stop_gradient(self.pose_encoder(x_p2))
+        half = tf.shape(h1)[0] // 2
+        # second half: pair with the pose code of another video (roll by one)
+        h2 = tf.concat([h2[:half], tf.roll(h2[half:], 1, axis=0)], 0)
+        target = tf.concat([tf.ones([half, 1]), tf.zeros([tf.shape(h1)[0] - half, 1])], 0)
+        with tf.GradientTape() as tape:
+            logits = self.scene_discriminator([h1, h2])
+            loss = bce_with_logits(logits, target)
+        variables = self.scene_discriminator.trainable_weights
+        self.opt_scene.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        acc = tf.reduce_mean(tf.cast(tf.equal(tf.cast(logits > 0, tf.float32), target), tf.float32))
+        return {"scene/bce": loss, "scene/accuracy": acc}
+
+    def _main_step_impl(self, x_c1, x_c2, x_p1, x_p2):
+        import tensorflow as tf
+        c = self.config
+        self._set_mode(True)
+        with tf.GradientTape() as tape:
+            h_c1 = self.content_encoder(x_c1)
+            h_c2 = tf.stop_gradient(self.content_encoder(x_c2))
+            h_p1 = self.pose_encoder(x_p1)
+            h_p2 = tf.stop_gradient(self.pose_encoder(x_p2))
+            rec = self.decoder([h_c1, h_p1])
+            rec_loss = tf.reduce_mean(tf.square(rec - x_p1))
+            sim_loss = tf.reduce_mean(tf.square(h_c1 - h_c2))
+            adv_loss = maximally_uncertain_loss(self.scene_discriminator([h_p1, h_p2]))
+            total = rec_loss + c.drnet_alpha * sim_loss + c.drnet_beta * adv_loss
+        grads = tape.gradient(total, self.main_vars)
+        self.opt_main.apply_gradients(zip(grads, self.main_vars))
+        return {"drnet/reconstruction": rec_loss, "drnet/similarity": sim_loss, "drnet/adversarial": adv_loss,
+                "drnet/total": total}
+
+    def _encode_seq(self, sequences):
+        import tensorflow as tf
+        shape = tf.shape(sequences)
+        flat = tf.reshape(sequences, tf.concat([[-1], shape[2:]], 0))
+        h_p = self.pose_encoder(flat)
+        return tf.reshape(h_p, [shape[0], shape[1], self.config.drnet_pose_dim])
+
+    def _lstm_step_impl(self, sequences):
+        import tensorflow as tf
+        c = self.config
+        self._set_mode(False)
+        h_p = tf.stop_gradient(self._encode_seq(sequences))
+        h_c = tf.stop_gradient(self.content_encoder(sequences[:, c.drnet_n_past - 1]))
+        t_len = sequences.shape[1]
+        inputs = tf.concat([tf.repeat(h_c[:, None], t_len - 1, axis=1), h_p[:, :-1]], -1)
+        with tf.GradientTape() as tape:
+            pred = self.lstm.forward(inputs)
+            loss = tf.reduce_mean(tf.square(pred - h_p[:, 1:]))
+        variables = self.lstm.trainable_weights
+        self.opt_lstm.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return {"lstm/pose_mse": loss, "lstm/total": loss}
+
+    def _encode_eval_impl(self, frames):
+        self._set_mode(False)
+        return self.content_encoder(frames), self.pose_encoder(frames)
+
+    def _decode_eval_impl(self, h_c, h_p):
+        self._set_mode(False)
+        return self.decoder([h_c, h_p])
+
+    def _scene_eval_impl(self, h1, h2):
+        self._set_mode(False)
+        return self.scene_discriminator([h1, h2])
+
+    # evaluation API ------------------------------------------------------------------------------
+    def encode(self, frames):
+        """(h_c ``[B, content_dim]``, h_p ``[B, pose_dim]``) of frames ``[B, S, S, C]`` in [0, 1] (eval mode)."""
+        h_c, h_p = self._encode_eval(np.asarray(frames, np.float32))
+        return h_c.numpy(), h_p.numpy()
+
+    def decode(self, h_c, h_p) -> np.ndarray:
+        """D(h_c, h_p): frames float32 ``[B, S, S, C]`` in (0, 1) (eval mode)."""
+        return self._decode_eval(np.asarray(h_c, np.float32), np.asarray(h_p, np.float32)).numpy()
+
+    def scene_probability(self, h1, h2) -> np.ndarray:
+        """C(h1, h2) in (0, 1), ``[B]``: probability that the two pose codes come from one video."""
+        logits = self._scene_eval(np.asarray(h1, np.float32), np.asarray(h2, np.float32)).numpy()
+        return 1.0 / (1.0 + np.exp(-logits[:, 0]))
+
+    def predict(self, sequences, n_past: Optional[int] = None) -> np.ndarray:
+        """Video prediction (paper section 3.2): observe ``n_past`` frames of ``sequences`` ``[B, T, S, S, C]``,
+        predict the remaining ``T - n_past`` frames with the LSTM fed back on its own pose predictions and the
+        content code of frame n_past - 1. Returns float32 ``[B, T - n_past, S, S, C]`` in (0, 1)."""
+        import tensorflow as tf
+        sequences = np.asarray(sequences, np.float32)
+        n_past = n_past or self.config.drnet_n_past
+        b, t_len = sequences.shape[:2]
+        h_c, _ = self.encode(sequences[:, n_past - 1])
+        _, h_p = self.encode(sequences[:, :n_past].reshape((-1,) + sequences.shape[2:]))
+        h_p = h_p.reshape(b, n_past, -1)
+        state = self.lstm.zero_state(b)
+        pose = tf.constant(h_p[:, 0])
+        outputs = []
+        for t in range(1, t_len):
+            pred, state = self.lstm.step(tf.concat([tf.constant(h_c), pose], -1), state)
+            pose = tf.constant(h_p[:, t]) if t < n_past else pred
+            if t >= n_past:
+                outputs.append(self.decode(h_c, pred.numpy()))
+        return np.stack(outputs, axis=1)
+
+
+def to_rgb(frame) -> np.ndarray:
+    """Frame ``[S, S, C]`` in [0, 1] -> ``[S, S, 3]`` (C = 1: grey; C = 2: red / green; C = 3: as is)."""
+    frame = np.asarray(frame, np.float32)
+    if frame.shape[-1] == 1:
+        return np.repeat(frame, 3, axis=-1)
+    out = np.zeros(frame.shape[:-1] + (3,), np.float32)
+    out[..., :min(3, frame.shape[-1])] = frame[..., :3]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- data
+def load_digits_for(mnist_path: Optional[str], split: str, flag: str = "--mnist_path"):
+    """MNIST digits of ``split`` for the generator; InputError naming ``flag`` if the file is missing."""
+    from ganimation_tl.datasets.digits import load_mnist
+    if not mnist_path or not os.path.isfile(mnist_path):
+        raise InputError("%s: MNIST file %r not found (expected the classic mnist.pkl.gz, e.g. "
+                         "../shared/data/digits/mnist.pkl.gz)" % (flag, mnist_path))
+    return load_mnist(mnist_path, split)
+
+
+def make_sequences(config: DrNetConfig, digits, labels, count: int, seed: int):
+    """Moving-MNIST videos for DrNet: ``VideoBatch`` with frames ``[count, T, S, S, num_digits]``."""
+    from ganimation_tl.datasets.moving_mnist import moving_mnist
+    return moving_mnist(digits, labels, count, length=config.sequence_length, image_size=config.image_size,
+                        digit_size=config.drnet_digit_size, num_digits=config.drnet_num_digits,
+                        max_speed=config.drnet_max_speed, separate_channels=True, seed=seed)
+
+
+def sample_frame_tuples(frames: np.ndarray, max_step: int, rng: np.random.Generator) -> np.ndarray:
+    """Pick (x_c1, x_c2, x_p1, x_p2) per video: x_c1 = x^t, x_p1 = x^{t+k} (k in [1, max_step]), x_c2 and x_p2 two
+    further random frames of the same video. frames ``[B, T, S, S, C]`` -> float32 ``[4, B, S, S, C]``."""
+    b, t_len = frames.shape[:2]
+    t = rng.integers(0, t_len - max_step, size=b)
+    k = rng.integers(1, max_step + 1, size=b)
+    idx = np.stack([t, rng.integers(0, t_len, size=b), t + k, rng.integers(0, t_len, size=b)])
+    return np.stack([frames[np.arange(b), idx[j]] for j in range(4)]).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+def define_flags(flag_values=flags.FLAGS) -> None:
+    """Define DrNet's flags (config fields and ``--mnist_path``); idempotent."""
+    define_common_flags(flag_values)
+    define_once("string", "mnist_path", None, "Path of the classic mnist.pkl.gz (e.g. ../shared/data/digits/"
+                "mnist.pkl.gz).", flag_values)
+    define_once("float", "learning_rate", None, "Adam learning rate. Unset: the model's default.", flag_values)
+    define_once("float", "beta1", None, "Adam beta1. Unset: the model's default.", flag_values)
+    for field in dataclasses.fields(DrNetConfig):
+        if field.name.startswith("drnet_"):
+            kind = {int: "integer", float: "float"}[type(field.default)]
+            define_once(kind, field.name, None, "DrNet %s (see configs/drnet.cfg). Unset: %r."
+                        % (field.name[6:].replace("_", " "), field.default), flag_values)
+
+
+def train(flag_values=flags.FLAGS) -> Dict[str, float]:
+    """Train DrNet (then its pose LSTM) on on-the-fly Moving MNIST; returns the last logged metrics.
+
+    Raises:
+        InputError: missing ``--mnist_path`` or invalid settings.
+    """
+    config = config_or_input_error(DrNetConfig, flag_values)
+    digits, labels = load_digits_for(flag_values.mnist_path, "train")
+    model = DrNet(config, channels=config.drnet_num_digits)
+
+    def make_dataset(epoch: int, skip: int):
+        for b in range(skip, config.drnet_epoch_size):
+            seed = (config.seed * 1000003 + epoch * 10007 + b) % (2 ** 31)
+            frames = make_sequences(config, digits, labels, config.batch_size, seed).frames
+            if epoch < config.epochs:
+                yield {"frames4": sample_frame_tuples(frames, config.drnet_max_step, np.random.default_rng(seed))}
+            else:
+                yield {"sequences": frames}
+
+    return run_trainer(NAME, model, make_dataset, steps_per_epoch=config.drnet_epoch_size,
+                       epochs=config.epochs + config.drnet_lstm_epochs, flag_values=flag_values, config=config,
+                       data_description="Moving MNIST (%d digits in separate channels, %d px, %d frames, on the fly)"
+                       % (config.drnet_num_digits, config.image_size, config.sequence_length))
+
+
+def load_trained(workdir: str, config: DrNetConfig, channels: int) -> DrNet:
+    """Rebuild DrNet and restore the newest checkpoint of ``<workdir>/checkpoints``.
+
+    Raises:
+        InputError: no checkpoint in the workdir.
+    """
+    import tensorflow as tf
+    model = DrNet(config, channels)
+    path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+    if path is None:
+        raise InputError("no checkpoint in %s/checkpoints" % workdir)
+    tf.train.Checkpoint(**model.trackables()).restore(path).expect_partial()
+    return model
+
+
+registry.register(registry.ModelEntry(
+    name=NAME, summary="DrNet (Denton & Birodkar, NIPS 2017): content/pose disentangling with a scene "
+    "discriminator and a pose LSTM, on Moving MNIST", define_flags=define_flags, train=train))

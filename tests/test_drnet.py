@@ -1,0 +1,125 @@
+"""Tests of other_models/drnet.py (DrNet, Denton and Birodkar 2017)."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from absl import flags
+
+from ganimation_tl.errors import InputError
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+MNIST = SHARED / "data" / "digits" / "mnist.pkl.gz"
+needs_mnist = pytest.mark.skipif(not MNIST.is_file(), reason="../shared/data/digits/mnist.pkl.gz not beside the checkout")
+
+
+def _flags(tmp_path, *extra):
+    from other_models import drnet
+    fv = flags.FlagValues()
+    drnet.define_flags(fv)
+    fv(["test", "--flagfile=%s" % (REPO / "configs" / "drnet_debug.cfg"), "--workdir=%s" % tmp_path,
+        "--mnist_path=%s" % MNIST] + list(extra), known_only=True)
+    return fv
+
+
+def _small_config(**kw):
+    from other_models.drnet import DrNetConfig
+    base = dict(batch_size=4, drnet_nf=8, drnet_content_dim=6, drnet_pose_dim=3, drnet_sd_nf=8, drnet_lstm_hidden=8,
+                drnet_n_past=3, drnet_n_future=2, drnet_max_step=3)
+    base.update(kw)
+    return DrNetConfig(**base)
+
+
+@needs_mnist
+def test_two_step_smoke_run_through_registry(tmp_path, monkeypatch):
+    from ganimation_tl import registry
+    import other_models.drnet  # noqa: F401  (registers)
+    monkeypatch.chdir(REPO)
+    fv = _flags(tmp_path, "--max_steps=2", "--batch_size=4", "--drnet_nf=8", "--drnet_epoch_size=1", "--epochs=1",
+                "--drnet_lstm_epochs=1", "--log_every=1", "--image_every=0")
+    metrics = registry.get("drnet").train(fv)
+    assert metrics and all(np.isfinite(v) for v in metrics.values())
+    assert "drnet/reconstruction" in metrics and "lstm/pose_mse" in metrics   # both phases ran
+    assert any(name.startswith("ckpt-2") for name in os.listdir(tmp_path / "checkpoints"))
+
+
+def test_maximally_uncertain_loss_matches_numpy():
+    import tensorflow as tf
+    from other_models.drnet import maximally_uncertain_loss, bce_with_logits
+    logits = np.array([[0.0], [2.0], [-1.5]], np.float32)
+    softplus = lambda x: np.log1p(np.exp(x))  # noqa: E731
+    expected = np.mean(0.5 * softplus(-logits) + 0.5 * softplus(logits))
+    np.testing.assert_allclose(float(maximally_uncertain_loss(tf.constant(logits))), expected, rtol=1e-5)
+    np.testing.assert_allclose(float(maximally_uncertain_loss(tf.zeros([2, 1]))), np.log(2.0), rtol=1e-6)
+    np.testing.assert_allclose(float(bce_with_logits(tf.constant([[0.0]]), tf.constant([[1.0]]))), np.log(2.0), rtol=1e-6)
+
+
+def test_networks_shapes_ranges_and_lstm_step_against_numpy():
+    import tensorflow as tf
+    from other_models.drnet import DrNet
+    c = _small_config()
+    model = DrNet(c, channels=2)
+    x = np.random.default_rng(0).uniform(size=(5, 32, 32, 2)).astype(np.float32)
+    h_c, h_p = model.encode(x)
+    assert h_c.shape == (5, 6) and h_p.shape == (5, 3) and np.abs(h_c).max() < 1 and np.abs(h_p).max() < 1
+    out = model.decode(h_c, h_p)
+    assert out.shape == (5, 32, 32, 2) and 0 < out.min() and out.max() < 1
+    assert model.scene_probability(h_p, h_p).shape == (5,)
+    # one LSTM step against a NumPy LSTM with the same weights
+    lstm = model.lstm
+    inp = np.random.default_rng(1).normal(size=(2, 9)).astype(np.float32)
+    y, _ = lstm.step(tf.constant(inp), lstm.zero_state(2))
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    a = inp @ lstm.w_in.numpy() + lstm.b_in.numpy()
+    w, b = lstm.cells[0][0].numpy(), lstm.cells[0][1].numpy()
+    i, f, o, g = np.split(np.concatenate([a, np.zeros((2, 8))], -1) @ w + b, 4, axis=-1)
+    cell = sig(i) * np.tanh(g)
+    h = sig(o) * np.tanh(cell)
+    np.testing.assert_allclose(y.numpy(), np.tanh(h @ lstm.w_out.numpy() + lstm.b_out.numpy()), atol=1e-5)
+    seq = np.random.default_rng(2).uniform(size=(2, 5, 32, 32, 2)).astype(np.float32)
+    assert model.predict(seq).shape == (2, 2, 32, 32, 2)
+
+
+def test_training_reduces_reconstruction_on_fixed_batch():
+    from other_models.drnet import DrNet, sample_frame_tuples
+    from ganimation_tl.datasets.moving_mnist import moving_shapes
+    c = _small_config(batch_size=8)
+    model = DrNet(c, channels=2)
+    frames = moving_shapes(8, length=5, image_size=32, shape_size=10, num_shapes=2, separate_channels=True, seed=0).frames
+    batch = {"frames4": sample_frame_tuples(frames, 3, np.random.default_rng(0))}
+    first = float(model.train_step(batch, 0)["drnet/reconstruction"])
+    for s in range(1, 25):
+        last = model.train_step(batch, s)
+    assert float(last["drnet/reconstruction"]) < 0.7 * first
+    assert 0 <= float(last["scene/accuracy"]) <= 1
+
+
+def test_sample_frame_tuples_offsets():
+    from other_models.drnet import sample_frame_tuples
+    t_len = 10
+    frames = np.tile(np.arange(t_len, dtype=np.float32)[None, :, None, None, None], (64, 1, 2, 2, 1))
+    out = sample_frame_tuples(frames, 4, np.random.default_rng(0))
+    assert out.shape == (4, 64, 2, 2, 1)
+    k = out[2, :, 0, 0, 0] - out[0, :, 0, 0, 0]
+    assert k.min() >= 1 and k.max() <= 4
+
+
+def test_config_validation_and_missing_data(tmp_path):
+    from other_models.drnet import DrNetConfig
+    from other_models import drnet
+    with pytest.raises(ValueError, match="image_size"):
+        DrNetConfig(image_size=48)
+    with pytest.raises(ValueError, match="max_step"):
+        DrNetConfig(drnet_max_step=10)
+    fv = flags.FlagValues()
+    drnet.define_flags(fv)
+    fv(["test", "--flagfile=%s" % (REPO / "configs" / "drnet_debug.cfg"), "--workdir=%s" % tmp_path,
+        "--mnist_path=%s" % (tmp_path / "missing" / "mnist.pkl.gz")], known_only=True)
+    with pytest.raises(InputError, match="--mnist_path"):
+        drnet.train(fv)
+    fv2 = flags.FlagValues()
+    drnet.define_flags(fv2)
+    fv2(["test", "--drnet_pose_dim=0"], known_only=True)
+    with pytest.raises(InputError, match="drnet_pose_dim"):
+        drnet.train(fv2)

@@ -1,0 +1,106 @@
+"""Tests of other_models/video_completion.py (stochastic recurrent conditional GAN for video completion)."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from absl import flags
+
+from ganimation_tl.errors import InputError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _small_config(**kw):
+    from other_models.video_completion import VideoCompletionConfig
+    base = dict(batch_size=4, video_completion_length=5, video_completion_anchors="0,4", video_completion_nf=8,
+                video_completion_code_dim=16, video_completion_hidden=16, video_completion_noise_dim=4)
+    base.update(kw)
+    return VideoCompletionConfig(**base)
+
+
+def test_two_step_smoke_run_through_registry(tmp_path, monkeypatch):
+    from ganimation_tl import registry
+    import other_models.video_completion  # noqa: F401
+    monkeypatch.chdir(REPO)   # the shapes data needs no shared files
+    fv = flags.FlagValues()
+    registry.get("video_completion").define_flags(fv)
+    fv(["test", "--flagfile=configs/video_completion_debug.cfg", "--workdir=%s" % tmp_path, "--max_steps=2",
+        "--batch_size=2", "--video_completion_nf=8", "--video_completion_hidden=16", "--video_completion_code_dim=16",
+        "--log_every=1", "--image_every=2"], known_only=True)
+    metrics = registry.get("video_completion").train(fv)
+    assert metrics and all(np.isfinite(v) for v in metrics.values())
+    assert {"generator/l1_missing", "discriminator/total", "generator/mode_seeking"} <= set(metrics)
+    assert any(name.startswith("ckpt-2") for name in os.listdir(tmp_path / "checkpoints"))
+
+
+def test_linear_interpolation_hand_computed():
+    from other_models.video_completion import anchor_mask, linear_interpolation
+    frames = np.zeros((1, 5, 1, 1, 1), np.float32)
+    frames[0, 0] = 0.0
+    frames[0, 4] = 1.0
+    frames[0, 1:4] = 7.0   # missing frames are ignored
+    out = linear_interpolation(frames, anchor_mask((0, 4), 5))
+    np.testing.assert_allclose(out[0, :, 0, 0, 0], [0.0, 0.25, 0.5, 0.75, 1.0])
+    out = linear_interpolation(frames, anchor_mask((1,), 5))   # one anchor: copied both ways
+    np.testing.assert_allclose(out[0, :, 0, 0, 0], [7.0] * 5)
+
+
+def test_masked_l1_and_mode_seeking_hand_computed():
+    import tensorflow as tf
+    from other_models.video_completion import masked_l1, mode_seeking_loss
+    pred = np.zeros((1, 3, 2, 2, 1), np.float32)
+    target = np.zeros_like(pred)
+    target[0, 1] = 0.5      # missing frame differs by 0.5 everywhere
+    target[0, 0] = 9.0      # anchor frame: ignored
+    mask = np.array([[[1.0], [0.0], [1.0]]], np.float32)
+    assert abs(float(masked_l1(tf.constant(pred), tf.constant(target), tf.constant(mask))) - 0.5) < 1e-6
+    z1, z2 = np.zeros((1, 3, 2), np.float32), np.ones((1, 3, 2), np.float32)
+    ms = float(mode_seeking_loss(tf.constant(pred), tf.constant(target), tf.constant(z1), tf.constant(z2),
+                                 tf.constant(mask)))
+    np.testing.assert_allclose(ms, 1.0 / (0.5 / 1.0 + 1e-2), rtol=1e-5)
+
+
+def test_completion_keeps_anchors_and_noise_changes_samples():
+    from other_models.video_completion import VideoCompletion, anchor_mask
+    from ganimation_tl.datasets.moving_mnist import moving_shapes
+    c = _small_config()
+    model = VideoCompletion(c)
+    frames = moving_shapes(3, length=5, image_size=32, seed=0).frames
+    mask = anchor_mask((0, 4), 5)
+    a, b = model.complete(frames, mask, seed=0), model.complete(frames, mask, seed=1)
+    assert a.shape == (3, 5, 32, 32, 1)
+    np.testing.assert_allclose(a[:, [0, 4]], frames[:, [0, 4]], atol=1e-6)   # anchors kept exactly
+    assert np.abs(a[:, 1:4] - b[:, 1:4]).mean() > 0                        # noise reaches the missing frames
+    np.testing.assert_allclose(model.complete(frames, mask, seed=0), a, atol=1e-6)   # same seed, same sample
+    model.discriminator.eval()
+    logits = model.discriminator([frames, np.ascontiguousarray(np.broadcast_to(mask, (3, 5))[..., None])])
+    assert tuple(logits.shape) == (3, 1)
+
+
+def test_training_reduces_missing_frame_l1():
+    from other_models.video_completion import VideoCompletion, training_masks
+    from ganimation_tl.datasets.moving_mnist import moving_shapes
+    c = _small_config(batch_size=8, video_completion_lambda_adv=0.0, video_completion_lambda_ms=0.0,
+                      learning_rate=2e-3)
+    model = VideoCompletion(c)
+    batch = {"frames": moving_shapes(8, length=5, image_size=32, shape_size=12, seed=0).frames,
+             "mask": training_masks(c, 8, np.random.default_rng(0))}
+    first = float(model.train_step(batch, 0)["generator/l1_missing"])
+    for s in range(1, 30):
+        last = model.train_step(batch, s)
+    assert float(last["generator/l1_missing"]) < 0.6 * first
+
+
+def test_bad_inputs(tmp_path):
+    from other_models import video_completion as vc
+    with pytest.raises(ValueError, match="anchors"):
+        vc.VideoCompletionConfig(video_completion_anchors="0,9")
+    with pytest.raises(ValueError, match="video_completion_data"):
+        vc.VideoCompletionConfig(video_completion_data="kth")
+    fv = flags.FlagValues()
+    vc.define_flags(fv)
+    fv(["test", "--workdir=%s" % tmp_path, "--video_completion_data=mnist",
+        "--mnist_path=%s" % (tmp_path / "missing" / "mnist.pkl.gz")], known_only=True)
+    with pytest.raises(InputError, match="--mnist_path"):
+        vc.train(fv)
