@@ -39,7 +39,7 @@ Deviations from the paper / code, and why:
 * The 1x1 -> 4x4 first decoder layer is a dense layer (same map as a 4x4 VALID transposed conv on a 1x1 input).
 * Frame offsets k are drawn uniformly in [1, max_step] (Lua style) rather than drnet-py's consecutive frames
   x[0..3], for stronger disentangling pressure (spec pitfall "frame sampling").
-* BatchNorm is a small layer of this file (TL 2.2.5's BatchNorm fails inside tf.function on TF 2.21); its
+* BatchNorm is ``ganimation_tl.layers.BatchNorm`` (TL 2.2.5's BatchNorm fails inside tf.function on TF 2.21); its
   moving variance starts at 1.
 * Negatives for C use the second half of the batch rolled by one (always another video) instead of a random
   permutation (which can pair a video with itself).
@@ -135,55 +135,10 @@ class DrNetConfig:
 
 
 # ---------------------------------------------------------------------------------------------- networks
-def _batch_norm_class():
-    import tensorflow as tf
-    import tensorlayer as tl
-
-    class BatchNorm(tl.layers.Layer):
-        """Batch normalisation over all axes but the last (NHWC or [B, C]), with moving statistics.
-
-        Training mode normalises with the batch mean and (biased) variance and updates
-        ``moving = decay * moving + (1 - decay) * batch``; inference mode uses the moving statistics.
-        Written here because ``tl.layers.BatchNorm`` of TL 2.2.5 overwrites its moving-statistics
-        attributes with the update op's result inside ``tf.function`` on TF 2.21 (TypeError) and starts
-        the moving variance at 0.
-        """
-
-        def __init__(self, num_features, decay=0.9, epsilon=1e-5, act=None, name=None):
-            super().__init__(name, act=act)
-            self.num_features, self.decay, self.epsilon = int(num_features), float(decay), float(epsilon)
-            self.build(None)
-            self._built = True
-
-        def build(self, inputs_shape):
-            n = (self.num_features,)
-            self.gamma = self._get_weights("gamma", n, init=tl.initializers.ones())
-            self.beta = self._get_weights("beta", n, init=tl.initializers.zeros())
-            self.moving_mean = self._get_weights("moving_mean", n, init=tl.initializers.zeros(), trainable=False)
-            self.moving_var = self._get_weights("moving_var", n, init=tl.initializers.ones(), trainable=False)
-
-        def forward(self, inputs):
-            axes = list(range(len(inputs.shape) - 1))
-            if self.is_train:
-                mean, var = tf.nn.moments(inputs, axes=axes)
-                self.moving_mean.assign(self.decay * self.moving_mean + (1 - self.decay) * mean)
-                self.moving_var.assign(self.decay * self.moving_var + (1 - self.decay) * var)
-            else:
-                mean, var = self.moving_mean, self.moving_var
-            out = tf.nn.batch_normalization(inputs, mean, var, self.beta, self.gamma, self.epsilon)
-            return self.act(out) if self.act is not None else out
-
-    return BatchNorm
-
-
-_BN_CLASS = None
-
-
 def _bn(x, n, act, name):
-    global _BN_CLASS
-    if _BN_CLASS is None:
-        _BN_CLASS = _batch_norm_class()
-    return _BN_CLASS(n, decay=0.9, act=act, name=name)(x)
+    """:class:`ganimation_tl.layers.BatchNorm` (TL 2.2.5's BatchNorm fails inside tf.function) on ``x``."""
+    from ganimation_tl.layers import BatchNorm
+    return BatchNorm(n, decay=0.9, act=act, name=name)(x)
 
 
 def build_encoder(image_size: int, channels: int, nf: int, code_dim: int, name: str):
