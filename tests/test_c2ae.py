@@ -1,0 +1,96 @@
+"""C2AE (other_models/c2ae.py): losses against hand-computed values, networks, smoke run, bad input."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "digits" / "mnist.pkl.gz"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _flags(argv):
+    from absl import flags
+    import other_models.c2ae as c2ae
+    fv = flags.FlagValues()
+    c2ae.define_flags(fv)
+    fv(["test"] + argv)
+    return fv
+
+
+def test_output_loss_matches_hand_computed():
+    import tensorflow as tf
+    from other_models.c2ae import output_loss
+    outputs = tf.constant([[0.9, 0.2, 0.4], [0.1, 0.8, 0.3], [0.5, 0.5, 0.5]])
+    labels = tf.constant([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])  # last: no negatives -> skipped
+    s = 5.0
+    e0 = (np.exp(s * (0.2 - 0.9)) + np.exp(s * (0.4 - 0.9))) / 2
+    e1 = (np.exp(s * (0.3 - 0.1)) + np.exp(s * (0.3 - 0.8))) / 2
+    assert float(output_loss(outputs, labels, s)) == pytest.approx((e0 + e1) / 2, rel=1e-5)
+
+
+def test_embedding_loss_matches_numpy():
+    import tensorflow as tf
+    from other_models.c2ae import embedding_loss
+    rng = np.random.default_rng(0)
+    fx, fe = rng.normal(size=(6, 3)).astype(np.float32), rng.normal(size=(6, 3)).astype(np.float32)
+    phi, dist, orth = embedding_loss(tf.constant(fx), tf.constant(fe), 0.5)
+    expected_dist = np.sum((fx - fe) ** 2)
+    expected_orth = np.sum((fx.T @ fx - np.eye(3)) ** 2) + np.sum((fe.T @ fe - np.eye(3)) ** 2)
+    assert float(dist) == pytest.approx(expected_dist, rel=1e-5)
+    assert float(orth) == pytest.approx(expected_orth, rel=1e-5)
+    assert float(phi) == pytest.approx(expected_dist + 0.5 * expected_orth, rel=1e-5)
+    # orthonormal, equal embeddings give zero loss
+    q = np.linalg.qr(rng.normal(size=(6, 3)))[0].astype(np.float32)
+    assert float(embedding_loss(tf.constant(q), tf.constant(q), 0.5)[0]) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_networks_shapes_ranges_and_learning_on_toy_data():
+    from other_models.c2ae import C2AE, C2AEConfig
+    config = C2AEConfig(image_size=4, c2ae_hidden=32, batch_size=64, epochs=1, learning_rate=3e-3,
+                        c2ae_optimizer="adam", c2ae_weight_decay=0.0, c2ae_train_images=64, c2ae_test_images=64)
+    model = C2AE(config, feature_dim=16, num_labels=5)
+    assert model.latent == 4  # round(0.8 * 5)
+    rng = np.random.default_rng(0)
+    y = (rng.random((64, 5)) < 0.4).astype(np.float32)
+    y[:, 0] = 1.0 - y[:, 1]  # at least one positive per row in most rows
+    x = np.concatenate([y * 2 - 1, rng.normal(size=(64, 11))], axis=1).astype(np.float32)  # labels readable
+    scores = model.predict_scores(x)
+    assert scores.shape == (64, 5) and scores.min() >= 0 and scores.max() <= 1
+    first = model.train_step((x, y), 0)
+    for step in range(80):
+        last = model.train_step((x, y), step)
+    assert float(last["c2ae/phi"]) < 0.5 * float(first["c2ae/phi"])
+    from ganimation_tl.multilabel import micro_f1
+    assert micro_f1(y, model.predict(x)) > 0.8
+
+
+def test_config_validation():
+    from other_models.c2ae import C2AEConfig
+    with pytest.raises(ValueError, match="c2ae_optimizer"):
+        C2AEConfig(c2ae_optimizer="sgd")
+    with pytest.raises(ValueError, match="batch_size"):
+        C2AEConfig(batch_size=0)
+
+
+def test_missing_mnist_is_input_error_naming_flag(tmp_path):
+    import other_models.c2ae as c2ae
+    from ganimation_tl.errors import InputError
+    fv = _flags(["--flagfile=%s" % (REPO / "configs" / "c2ae_debug.cfg"),
+                 "--mnist_path=%s" % (tmp_path / "missing.pkl.gz"), "--workdir=%s" % tmp_path])
+    with pytest.raises(InputError, match="--mnist_path.*missing.pkl.gz"):
+        c2ae.train(fv)
+
+
+@pytest.mark.skipif(not MNIST.is_file(), reason="../shared/data/digits/mnist.pkl.gz is not beside the checkout")
+def test_two_step_smoke_run_from_debug_config(tmp_path):
+    import tensorflow as tf
+    from ganimation_tl import registry
+    registry.load_all()
+    entry = registry.get("c2ae")
+    fv = _flags(["--flagfile=%s" % (REPO / "configs" / "c2ae_debug.cfg"), "--mnist_path=%s" % MNIST,
+                 "--workdir=%s" % tmp_path, "--max_steps=2", "--log_every=1", "--c2ae_train_images=128",
+                 "--c2ae_test_images=32", "--batch_size=64", "--c2ae_hidden=32"])
+    metrics = entry.train(fv)
+    assert metrics and all(np.isfinite(v) for v in metrics.values())
+    assert "c2ae/phi" in metrics and "c2ae/gamma" in metrics
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")) is not None
