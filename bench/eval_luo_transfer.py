@@ -13,7 +13,8 @@ then the ablations); one that would start after ``--max_minutes`` is skipped and
 Checks (the issue): full > finetune at k = 1 and at k = 5; each ablation < full. Also printed (the spec's
 stronger variants, informational): full >= finetune + 5 points at k = 1 and + 2 at k = 5; the unlabelled-target
 entropy falls by >= 50% during stage 2; accuracy >= 40%.
-Writes ``docs/results/luo_transfer.json`` atomically.
+Writes ``docs/results/luo_transfer.json`` atomically and prints its Markdown tables; ``--render=FILE.json`` only
+prints the tables of an existing results file (docs/results/luo_transfer.md quotes them).
 """
 from __future__ import annotations
 
@@ -54,6 +55,30 @@ def run_steps(model, data, config, steps, first_step, seed_offset=0):
         epoch += 1
 
 
+def markdown_tables(results):
+    """The check table and the per-run table of a results dict (as written to the JSON), as Markdown text, so
+    that docs/results/luo_transfer.md quotes the JSON instead of hand-typed numbers."""
+    lines = ["| check | measured | baseline / threshold | result | kind |", "|---|---|---|---|---|"]
+    for name, c in results["checks"].items():
+        fmt = (lambda x: "-" if x is None else "%.3f" % x) if "entropy" in name else \
+            (lambda x: "-" if x is None else "%.1f%%" % (100 * x))
+        lines.append("| %s | %s | %s | %s | %s |" % (name, fmt(c["value"]), fmt(c["baseline"]),
+                                                    "n/a" if c["pass"] is None else ("PASS" if c["pass"] else "FAIL"),
+                                                    "required" if c["required"] else "info"))
+    lines += ["", "Wall clock: %s min; all required checks: %s" % (results.get("wall_clock_minutes"),
+                                                                  "PASS" if results.get("all_required_pass") else "FAIL"),
+              "", "| seed | k | variant | test accuracy | unlabelled entropy start -> end (nats) | seconds |",
+              "|---|---|---|---|---|---|"]
+    for r in results["runs"]:
+        if "test_accuracy" not in r:
+            lines.append("| %d | %d | %s | skipped | - | - |" % (r["seed"], r["k"], r["variant"]))
+            continue
+        lines.append("| %d | %d | %s | %.1f%% | %.3f -> %.3f | %.0f |" % (
+            r["seed"], r["k"], r["variant"], 100 * r["test_accuracy"], r["unlabelled_entropy_start"],
+            r["unlabelled_entropy_end"], r["seconds"]))
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", default="configs/luo_transfer_debug.cfg")
@@ -64,7 +89,13 @@ def main():
     parser.add_argument("--max_minutes", type=float, default=30.0)
     parser.add_argument("--threads", type=int, default=0, help="TF intra-op threads (0: default)")
     parser.add_argument("--out", default="docs/results/luo_transfer.json")
+    parser.add_argument("--render", default=None, help="only print the Markdown tables of this results JSON")
     args = parser.parse_args()
+    if args.render:
+        import json
+        with open(args.render) as f:
+            print(markdown_tables(json.load(f)))
+        return
 
     import tensorflow as tf
     if args.threads:
@@ -157,6 +188,7 @@ def main():
                                                          results["wall_clock_minutes"]))
     write_json_atomic(args.out, results)
     print("wrote", args.out)
+    print("\n" + markdown_tables(results))
 
 
 if __name__ == "__main__":

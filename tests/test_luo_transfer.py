@@ -119,3 +119,34 @@ def test_two_step_smoke_run_through_the_registry(tmp_path, monkeypatch):
     assert 0.0 <= metrics["eval/target_test_accuracy"] <= 1.0
     assert (tmp_path / "checkpoints" / "checkpoint").is_file()
     assert (tmp_path / "samples" / "latest.png").is_file()
+
+
+def test_alpha_warmup_schedule_and_layer_selection():
+    cfg = L.LuoTransferConfig(luo_alpha=0.2, luo_alpha_warmup=4)
+    assert [cfg.alpha_at(s) for s in range(6)] == pytest.approx([0.05, 0.1, 0.15, 0.2, 0.2, 0.2])
+    assert L.LuoTransferConfig(luo_alpha=0.2).alpha_at(0) == pytest.approx(0.2)
+    assert L.LuoTransferConfig().dt_layer_indices == (0, 1)
+    assert L.LuoTransferConfig(luo_dt_layers="embedding").dt_layer_indices == (1,)
+    for bad in ("", "fc3,fc3", "pool2"):
+        with pytest.raises(ValueError, match="luo_dt_layers"):
+            L.LuoTransferConfig(luo_dt_layers=bad)
+    with pytest.raises(ValueError, match="luo_target_weight"):
+        L.LuoTransferConfig(luo_target_weight=-1)
+
+
+def test_one_discriminator_per_adapted_layer_and_alpha_reaches_the_step():
+    import tensorflow as tf
+    cfg = L.LuoTransferConfig(luo_embedding_dim=8, luo_disc_units=4, luo_fc=16, luo_conv1=2, luo_conv2=3,
+                              luo_dt_layers="embedding", luo_alpha=0.5, luo_alpha_warmup=2, luo_pretrain_steps=1,
+                              batch_size=4)
+    model = L.LuoTransfer(cfg, name="t_luo_sel")
+    assert len(model.discriminators) == 1
+    assert model.discriminators[0].all_weights[0].shape[0] == 8   # fed the embedding, not fc3
+    rng = np.random.default_rng(0)
+    batch = {"source_images": rng.random((4, 28, 28, 1), np.float32), "source_labels": np.arange(4) % 5,
+             "target_images": rng.random((4, 28, 28, 1), np.float32),
+             "labelled_images": rng.random((5, 28, 28, 1), np.float32), "labelled_labels": np.arange(5)}
+    first = model.train_step(batch, 1)     # first joint step: half of alpha
+    later = model.train_step(batch, 5)
+    assert float(first["encoder/alpha"]) == pytest.approx(0.25) and float(later["encoder/alpha"]) == pytest.approx(0.5)
+    assert all(np.isfinite(float(v)) for v in later.values())
