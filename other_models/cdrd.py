@@ -17,17 +17,18 @@ target. Losses (paper eqs. 1-4; the code's form, all weights 1, softmax cross-en
     L_G   = CE(D_v(G_S(z, l)), real) + CE(D_v(G_T(z, l)), real)
     D <- minimise L_adv + lambda_dis L_dis;   G <- minimise L_G + lambda_dis L_dis
 
-One D step then one G step per iteration (code). The target prediction is ``argmax D_l(x_T)`` through
+One G step then one D step per iteration, on the same batch and the same (z, l) (code ``main.py``:
+the generator update runs first). The target prediction is ``argmax D_l(x_T)`` through
 the target's low-level layer.
 
 Architecture (code ``nets.py``; N(0, 0.02) weights, zero bias, no batch norm, LeakyReLU slope 0.25):
 
-* G shared: concat(z in U(-1, 1)^100, one-hot l) as 1x1x110 -> deconv 2x2/2 (1024) -> deconv 3x3/2
+* G shared: concat(z ~ N(0, 1)^100 (code ``ops.sample_Z``), one-hot l) as 1x1x110 -> deconv 2x2/2 (1024) -> deconv 3x3/2
   VALID (512, 5x5) -> deconv 3x3/2 VALID (256, 12x12) -> deconv 3x3/2 VALID (128, 25x25), LReLU each;
   domain-specific: deconv 4x4/1 VALID -> 28x28x1, tanh.
 * D domain-specific: conv 5x5 VALID (20) LReLU -> 24x24; shared: maxpool 2 -> conv 5x5 VALID (50, no
-  activation) -> maxpool 2 -> conv 4x4 VALID (500) LReLU -> FC 500 LReLU (embedding) -> heads FC 2
-  (D_v) and FC 10 (D_l).
+  activation) -> maxpool 2 -> conv 4x4 VALID (500) LReLU -> FC 500 linear (embedding; the code's
+  ``d_fc1`` has no activation) -> heads FC 2 (D_v) and FC 10 (D_l).
 
 Data (this repo): source = scikit-learn's 8x8 digits upsampled to 28x28 (labelled), target = MNIST
 (unlabelled), 28x28 grey in [-1, 1]; the same pair as ``--model=cycada`` (a LeNet trained on the
@@ -42,7 +43,10 @@ Deviations from the paper / code, and why:
   ``ganimation_tl.layers.Conv2dTranspose`` (plain ``tf.Variable`` kernels).
 * The E-CDRD encoders (cross-domain translation) of the paper are not implemented (not in the code either).
 * Debug config: half-width networks (G 512/256/128/64, D 20/50/250/250), Adam 2e-4 instead of 8e-5,
-  fewer iterations (the spec's CPU proposal).
+  fewer iterations (the spec's CPU proposal); lambda_dis = 3 instead of the code's 1 (the paper's
+  lambda weighting L_dis). With lambda 1 the class terms are too weak at this scale: G_T renders
+  MNIST-style digits of the wrong class, and the target branch of D_l, trained only on those labelled
+  G_T samples, inherits their errors. (At 8e-5 the class head barely trains in 3,000 iterations.)
 """
 from __future__ import annotations
 
@@ -240,7 +244,7 @@ def build_discriminator_shared(name: str, in_channels: int = 20, conv2: int = 50
         real/fake logits is "real".
 
     Architecture: maxpool 2 -> conv 5x5 VALID (conv2, linear) -> maxpool 2 -> conv 4x4 VALID (fc)
-    LReLU -> FC fc LReLU -> FC 2 | FC 10.
+    LReLU -> FC fc (linear, as the code's ``d_fc1``) -> FC 2 | FC 10.
     """
     tl, weight_init, unique_model_name = _tl()
     p = name + "_"
@@ -253,7 +257,8 @@ def build_discriminator_shared(name: str, in_channels: int = 20, conv2: int = 50
     x = tl.layers.Conv2d(fc, (4, 4), (1, 1), act=act, padding="VALID", W_init=weight_init(0.02),
                          b_init=tl.initializers.zeros(), in_channels=conv2, name=p + "conv3")(x)
     x = tl.layers.Flatten(name=p + "flatten")(x)
-    emb = tl.layers.Dense(fc, act=act, W_init=weight_init(0.02), in_channels=fc, name=p + "embedding")(x)
+    # Code (nets.py ``d_fc1``): the embedding FC is linear (no activation).
+    emb = tl.layers.Dense(fc, W_init=weight_init(0.02), in_channels=fc, name=p + "embedding")(x)
     real_fake = tl.layers.Dense(2, W_init=weight_init(0.02), in_channels=fc, name=p + "real_fake")(emb)
     classes = tl.layers.Dense(NUM_CLASSES, W_init=weight_init(0.02), in_channels=fc, name=p + "classes")(emb)
     model = tl.models.Model(inputs=x_in, outputs=[real_fake, classes, emb], name=unique_model_name(name))
@@ -297,7 +302,7 @@ class CDRD:
         config: :class:`CDRDConfig`. channels: C of both domains (1: grey digits).
 
     Batches (from :meth:`make_dataset_fn`): ``(x_s [B, 28, 28, C] in [-1, 1], y_s int32 [B],
-    x_t [B, 28, 28, C] in [-1, 1], z float32 [B, z_dim] in U(-1, 1), l int32 [B])``.
+    x_t [B, 28, 28, C] in [-1, 1], z float32 [B, z_dim] ~ N(0, 1), l int32 [B])``.
     """
 
     sample_grid_tag = "samples/source_row_target_row_per_label"
@@ -360,6 +365,13 @@ class CDRD:
     def _train_step(self, x_s, y_s, x_t, z, l):
         import tensorflow as tf
         lam = self.config.cdrd_lambda_dis
+        # Code order (main.py): the G update first, then the D update, same batch and (z, l).
+        with self._tape() as g_tape:
+            src_real, tgt_real = self.discriminate(x_s, "source"), self.discriminate(x_t, "target")
+            g_losses = cdrd_losses(src_real, self.discriminate(self.generate(z, l, "source"), "source"), tgt_real,
+                                   self.discriminate(self.generate(z, l, "target"), "target"), y_s, l)
+            g_loss = g_losses["g_adv"] + lam * g_losses["dis"]
+        self.opt_g.apply_gradients(zip(g_tape.gradient(g_loss, self.g_vars), self.g_vars))
         fake_s = self.generate(z, l, "source")
         fake_t = self.generate(z, l, "target")
         with self._tape() as d_tape:
@@ -368,16 +380,6 @@ class CDRD:
                                  self.discriminate(fake_t, "target"), y_s, l)
             d_loss = losses["d_adv"] + lam * losses["dis"]
         self.opt_d.apply_gradients(zip(d_tape.gradient(d_loss, self.d_vars), self.d_vars))
-        # The real-image logits have no generator gradient: reuse the D step's (as constants).
-        src_real = tuple(tf.stop_gradient(t) for t in src_real)
-        tgt_real = tuple(tf.stop_gradient(t) for t in tgt_real)
-        with self._tape() as g_tape:
-            fake_s = self.generate(z, l, "source")
-            fake_t = self.generate(z, l, "target")
-            g_losses = cdrd_losses(src_real, self.discriminate(fake_s, "source"), tgt_real,
-                                   self.discriminate(fake_t, "target"), y_s, l)
-            g_loss = g_losses["g_adv"] + lam * g_losses["dis"]
-        self.opt_g.apply_gradients(zip(g_tape.gradient(g_loss, self.g_vars), self.g_vars))
         src_acc = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(src_real[1], -1, output_type=tf.int32),
                                                   tf.cast(y_s, tf.int32)), tf.float32))
         return {"discriminator/adversarial": losses["d_adv"], "discriminator/disentangle": losses["dis"],
@@ -391,7 +393,7 @@ class CDRD:
         return tf.GradientTape()
 
     def train_step(self, batch, step: int):
-        """One D step then one G step on ``batch`` (see class docstring); returns scalars."""
+        """One G step then one D step on ``batch`` (see class docstring); returns scalars."""
         import tensorflow as tf
         return self._step(*(tf.convert_to_tensor(b) for b in batch))
 
@@ -402,7 +404,7 @@ class CDRD:
         rng = np.random.default_rng(1234)
         rows = []
         for _ in range(2):
-            z = np.repeat(rng.uniform(-1, 1, (1, self.config.cdrd_z_dim)).astype(np.float32), NUM_CLASSES, 0)
+            z = np.repeat(rng.standard_normal((1, self.config.cdrd_z_dim)).astype(np.float32), NUM_CLASSES, 0)
             labels = np.arange(NUM_CLASSES, dtype=np.int32)
             rows.append(list(self.generate(z, labels, "source").numpy()))
             rows.append(list(self.generate(z, labels, "target").numpy()))
@@ -410,7 +412,7 @@ class CDRD:
 
     def make_dataset_fn(self, data):
         """``(epoch, skip) -> iterator`` of batches; step ``s`` draws from seed ``(seed, s)`` (deterministic
-        resume). Source/target indices uniformly at random, z ~ U(-1, 1), l uniform over 0..9."""
+        resume). Source/target indices uniformly at random, z ~ N(0, 1) (code), l uniform over 0..9."""
         import numpy as np
         c = self.config
 
@@ -419,7 +421,7 @@ class CDRD:
                 rng = np.random.default_rng([c.seed, step])
                 i_s = rng.integers(0, len(data.source_train), c.batch_size)
                 i_t = rng.integers(0, len(data.target_train), c.batch_size)
-                z = rng.uniform(-1.0, 1.0, (c.batch_size, c.cdrd_z_dim)).astype(np.float32)
+                z = rng.standard_normal((c.batch_size, c.cdrd_z_dim)).astype(np.float32)
                 labels = rng.integers(0, NUM_CLASSES, c.batch_size).astype(np.int32)
                 yield data.source_train[i_s], data.source_train_labels[i_s], data.target_train[i_t], z, labels
         return make
@@ -434,7 +436,7 @@ def generate(model: CDRD, num_noise: int = 50, seed: int = 7):
     """
     import numpy as np
     rng = np.random.default_rng(seed)
-    z = np.repeat(rng.uniform(-1, 1, (num_noise, model.config.cdrd_z_dim)).astype(np.float32), NUM_CLASSES, 0)
+    z = np.repeat(rng.standard_normal((num_noise, model.config.cdrd_z_dim)).astype(np.float32), NUM_CLASSES, 0)
     labels = np.tile(np.arange(NUM_CLASSES, dtype=np.int32), num_noise)
     return model.generate(z, labels, "source").numpy(), model.generate(z, labels, "target").numpy(), labels
 
