@@ -45,8 +45,12 @@ Deviations from the paper / official code (and why):
 * Optimiser: the code uses an RMS-normalised gradient with momentum 0.99 and lr 1e-4 * 0.98^epoch;
   the full config uses Keras RMSprop(rho=0.9, momentum=0.99) with that schedule, the debug config
   Adam 1e-3 (the spec's small-config proposal), which converges in few epochs on CPU.
-* Model selection on a validation split (best micro+macro F1 epoch) is not done; the last weights are
-  evaluated.
+* Model selection: the official code selects the epoch on a validation split; here the last weights
+  are evaluated, and with ``--c2ae_validation_images=N`` (configs: 0, see c2ae.md) the last N training
+  composites are held out of training and the decision threshold (paper/code: 0.5) is chosen on them
+  (grid 0.05-0.95, :func:`best_threshold`), never on the test set.
+* ``--c2ae_dropout`` (default 0, not in the paper or code): optional dropout before each Dense layer
+  of Fx, an anti-overfitting option; 0.3 / 0.5 learned far slower in short probes, so configs keep 0.
 * Frobenius norms are sums over the minibatch (the paper's form), so the latent codes' scale is about
   1/sqrt(B); the same B must be used for training and is irrelevant at test time.
 * Instances with no positive or no negative label are left out of Gamma (their E_i is undefined);
@@ -99,6 +103,8 @@ class C2AEConfig:
     batch_size: int = 500
     epochs: int = 50
     seed: int = 0
+    c2ae_dropout: float = 0.0
+    c2ae_validation_images: int = 0
     c2ae_train_images: int = 20000
     c2ae_test_images: int = 5000
 
@@ -115,6 +121,11 @@ class C2AEConfig:
             raise ValueError("c2ae_output_scale and learning_rate must be positive")
         if not 0 < self.c2ae_lr_decay <= 1:
             raise ValueError("c2ae_lr_decay must lie in (0, 1], got %r" % self.c2ae_lr_decay)
+        if not 0 <= self.c2ae_validation_images <= self.c2ae_train_images - self.batch_size:
+            raise ValueError("c2ae_validation_images must lie in [0, c2ae_train_images - batch_size], got %r"
+                             % self.c2ae_validation_images)
+        if not 0 <= self.c2ae_dropout < 1:
+            raise ValueError("c2ae_dropout must lie in [0, 1), got %r" % self.c2ae_dropout)
         if self.c2ae_optimizer not in ("adam", "rmsprop_momentum"):
             raise ValueError("c2ae_optimizer must be adam or rmsprop_momentum, got %r" % self.c2ae_optimizer)
 
@@ -167,8 +178,9 @@ def output_loss(outputs, labels, scale: float = 5.0):
 
 
 # ---------------------------------------------------------------------------------------------- networks
-def _mlp(in_dim: int, sizes, out_act, name: str):
-    """A static TL MLP ``[B, in_dim] -> [B, sizes[-1]]`` (leaky-ReLU 0.1 hidden layers)."""
+def _mlp(in_dim: int, sizes, out_act, name: str, dropout: float = 0.0):
+    """A static TL MLP ``[B, in_dim] -> [B, sizes[-1]]`` (leaky-ReLU 0.1 hidden layers); with
+    ``dropout > 0`` a Dropout layer (drop rate ``dropout``, training mode only) before every Dense layer."""
     import tensorflow as tf
     import tensorlayer as tl
     from ganimation_tl.networks import unique_model_name
@@ -177,6 +189,8 @@ def _mlp(in_dim: int, sizes, out_act, name: str):
     previous = in_dim
     for i, size in enumerate(sizes):
         last = i == len(sizes) - 1
+        if dropout > 0:
+            x = tl.layers.Dropout(keep=1.0 - dropout, seed=None, name="%s_drop%d" % (name, i))(x)
         act = out_act if last else (lambda t: tf.nn.leaky_relu(t, alpha=0.1))
         x = tl.layers.Dense(size, act=act, in_channels=previous, W_init=tl.initializers.truncated_normal(stddev=float(np.sqrt(2.0 / previous))),
                             name="%s_d%d" % (name, i))(x)
@@ -184,7 +198,8 @@ def _mlp(in_dim: int, sizes, out_act, name: str):
     return tl.models.Model(inputs=inputs, outputs=x, name=unique_model_name(name))
 
 
-def build_networks(feature_dim: int, num_labels: int, hidden: int, latent: int, prefix: str = "c2ae"):
+def build_networks(feature_dim: int, num_labels: int, hidden: int, latent: int, prefix: str = "c2ae",
+                   fx_dropout: float = 0.0):
     """Build (Fx, Fe, Fd) as static TL models.
 
     Returns:
@@ -196,7 +211,7 @@ def build_networks(feature_dim: int, num_labels: int, hidden: int, latent: int, 
     import tensorflow as tf
 
     zero_mean_sigmoid = lambda t: tf.sigmoid(t) - 0.5  # noqa: E731  ("sigmoid_zero_mean" [code])
-    fx = _mlp(feature_dim, [hidden, hidden, latent], zero_mean_sigmoid, prefix + "_fx")
+    fx = _mlp(feature_dim, [hidden, hidden, latent], zero_mean_sigmoid, prefix + "_fx", dropout=fx_dropout)
     fe = _mlp(num_labels, [hidden, latent], zero_mean_sigmoid, prefix + "_fe")
     fd = _mlp(latent, [hidden, num_labels], tf.sigmoid, prefix + "_fd")
     return fx, fe, fd
@@ -222,7 +237,9 @@ class C2AE:
         self.latent = config.latent_size(num_labels)
         self.feature_mean = np.zeros(feature_dim, np.float32) if feature_mean is None else feature_mean.astype(np.float32)
         self.feature_std = np.ones(feature_dim, np.float32) if feature_std is None else feature_std.astype(np.float32)
-        self.fx, self.fe, self.fd = build_networks(feature_dim, num_labels, config.c2ae_hidden, self.latent)
+        self.fx, self.fe, self.fd = build_networks(feature_dim, num_labels, config.c2ae_hidden, self.latent,
+                                                   fx_dropout=config.c2ae_dropout)
+        self.threshold = 0.5
         for net in (self.fx, self.fe, self.fd):
             net.train()
         self.variables = self.fx.trainable_weights + self.fe.trainable_weights + self.fd.trainable_weights
@@ -289,8 +306,21 @@ class C2AE:
         return np.concatenate(out) if out else np.zeros((0, self.num_labels), np.float32)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        """Multi-hot predictions ``[N, L]`` float32: ``Fd(Fx(x)) > 0.5`` (official test rule)."""
-        return (self.predict_scores(features) > 0.5).astype(np.float32)
+        """Multi-hot predictions ``[N, L]`` float32: ``Fd(Fx(x)) > self.threshold`` (0.5, the official
+        test rule, unless :meth:`choose_threshold` set it from a validation split)."""
+        return (self.predict_scores(features) > self.threshold).astype(np.float32)
+
+    def choose_threshold(self, features: np.ndarray, labels: np.ndarray) -> float:
+        """Set and return ``self.threshold``: the value of :data:`THRESHOLD_GRID` maximising micro-F1
+        on validation ``features`` ``[N, d_x]`` / ``labels`` ``[N, L]`` (ties: the one nearest 0.5).
+
+        Raises:
+            ValueError: empty validation set.
+        """
+        if len(features) == 0:
+            raise ValueError("choose_threshold needs a non-empty validation set")
+        self.threshold = best_threshold(self.predict_scores(features), labels)
+        return self.threshold
 
     def phi_on(self, features: np.ndarray, labels: np.ndarray) -> float:
         """Phi on one batch (for the 'Phi falls' check): features ``[B, d_x]``, labels ``[B, L]``."""
@@ -313,6 +343,25 @@ class C2AE:
         images = (x * self.feature_std + self.feature_mean).reshape(-1, side, side)
         return sibling.images_grid([list(np.clip(images, 0, 1)),
                                     [label_strip(t, p, side) for t, p in zip(y, predicted)]])
+
+
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.025), 3)
+
+
+def best_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The threshold of :data:`THRESHOLD_GRID` maximising micro-F1 of ``scores > t`` against ``labels``
+    (both ``[N, L]``); ties go to the threshold nearest 0.5."""
+    from ganimation_tl.multilabel import micro_f1
+
+    f1 = np.array([micro_f1(labels, scores > t) for t in THRESHOLD_GRID])
+    best = np.flatnonzero(f1 >= f1.max() - 1e-12)
+    return float(THRESHOLD_GRID[best[np.argmin(np.abs(THRESHOLD_GRID[best] - 0.5))]])
+
+
+def split_validation(features: np.ndarray, labels: np.ndarray, n_validation: int):
+    """``(train_x, train_y, val_x, val_y)``: the last ``n_validation`` rows are the validation split."""
+    cut = len(features) - n_validation
+    return features[:cut], labels[:cut], features[cut:], labels[cut:]
 
 
 def tf_constant(value):
@@ -362,6 +411,9 @@ _FLAGS = {
     "c2ae_alpha": ("float", "Weight of the output loss Gamma (official effective weight 0.5)."),
     "c2ae_output_scale": ("float", "s in exp(s (o^q - o^p)) of Gamma (official: 5)."),
     "c2ae_weight_decay": ("float", "L2 weight penalty (official: 1e-3)."),
+    "c2ae_dropout": ("float", "Dropout rate before each Dense layer of Fx (training only; official code: none)."),
+    "c2ae_validation_images": ("integer", "Training composites held out (the last ones) to choose the decision "
+                               "threshold; 0: threshold 0.5 (official rule)."),
     "c2ae_lr_decay": ("float", "Per-epoch learning-rate decay factor (official: 0.98)."),
     "c2ae_train_images": ("integer", "Training composites (from MNIST train digits)."),
     "c2ae_test_images": ("integer", "Test composites (from MNIST test digits)."),
@@ -399,8 +451,8 @@ def build_from_flags(flag_values) -> Tuple[C2AEConfig, "C2AE", object, object]:
 def train(flag_values=flags.FLAGS) -> Dict[str, float]:
     """Train C2AE from parsed flags; returns the last logged metrics."""
     config, model, train_set, _ = build_from_flags(flag_values)
-    features = model.features(train_set.images)
-    labels = train_set.labels
+    features, labels, _, _ = split_validation(model.features(train_set.images), train_set.labels,
+                                              config.c2ae_validation_images)
     steps = len(features) // config.batch_size
 
     def make_dataset(epoch: int, skip: int) -> Iterator:
@@ -411,8 +463,8 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
 
     return sibling.run_trainer(MODEL_NAME, model, make_dataset, steps_per_epoch=steps, epochs=config.epochs,
                                flag_values=flag_values, config=config,
-                               data_description="%d MNIST 2x2 multi-label composites (%dpx)"
-                               % (len(features), config.image_size),
+                               data_description="%d MNIST 2x2 multi-label composites (%dpx), %d held out"
+                               % (len(features), config.image_size, config.c2ae_validation_images),
                                extra={"mnist_path": flag_values.mnist_path})
 
 

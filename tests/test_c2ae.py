@@ -89,8 +89,49 @@ def test_two_step_smoke_run_from_debug_config(tmp_path):
     entry = registry.get("c2ae")
     fv = _flags(["--flagfile=%s" % (REPO / "configs" / "c2ae_debug.cfg"), "--mnist_path=%s" % MNIST,
                  "--workdir=%s" % tmp_path, "--max_steps=2", "--log_every=1", "--c2ae_train_images=128",
-                 "--c2ae_test_images=32", "--batch_size=64", "--c2ae_hidden=32"])
+                 "--c2ae_test_images=32", "--batch_size=64", "--c2ae_hidden=32",
+                 "--c2ae_validation_images=32"])
     metrics = entry.train(fv)
     assert metrics and all(np.isfinite(v) for v in metrics.values())
     assert "c2ae/phi" in metrics and "c2ae/gamma" in metrics
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")) is not None
+
+
+def test_fx_dropout_only_in_training_and_validated():
+    import tensorflow as tf
+    from other_models.c2ae import C2AE, C2AEConfig
+    with pytest.raises(ValueError, match="c2ae_dropout"):
+        C2AEConfig(c2ae_dropout=1.0)
+    config = C2AEConfig(image_size=4, c2ae_hidden=64, c2ae_dropout=0.5, batch_size=16, c2ae_train_images=64)
+    model = C2AE(config, feature_dim=16, num_labels=5)
+    x = np.random.default_rng(0).normal(size=(16, 16)).astype(np.float32)
+    # training mode: two passes differ (dropout active); prediction: deterministic
+    assert not np.allclose(model.fx(tf.constant(x)).numpy(), model.fx(tf.constant(x)).numpy())
+    assert np.array_equal(model.predict_scores(x), model.predict_scores(x))
+    no_drop = C2AE(C2AEConfig(image_size=4, c2ae_hidden=64, batch_size=16, c2ae_train_images=64), 16, 5)
+    assert np.allclose(no_drop.fx(tf.constant(x)).numpy(), no_drop.fx(tf.constant(x)).numpy())
+
+
+def test_best_threshold_and_validation_split():
+    from other_models.c2ae import C2AEConfig, best_threshold, split_validation
+    labels = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0]], np.float32)
+    # positives score 0.35-0.4, negatives 0.15-0.2: every t in [0.2, 0.35) is perfect, 0.5 is not;
+    # among those ties the grid value nearest 0.5 (0.325) is returned
+    scores = np.where(labels > 0, 0.35, 0.15) + np.array([[0.05, 0.0, 0.0]] * 3)
+    assert best_threshold(scores, labels) == pytest.approx(0.325)
+    # separable at 0.5 as well: ties go to the value nearest 0.5
+    assert best_threshold(np.where(labels > 0, 0.9, 0.1), labels) == pytest.approx(0.5)
+    x = np.arange(20, dtype=np.float32).reshape(10, 2)
+    tx, ty, vx, vy = split_validation(x, x[:, :1], 3)
+    assert tx.shape == (7, 2) and vx.shape == (3, 2) and vx[0, 0] == 14 and not set(tx[:, 0]) & set(vx[:, 0])
+    with pytest.raises(ValueError, match="c2ae_validation_images"):
+        C2AEConfig(c2ae_train_images=100, batch_size=50, c2ae_validation_images=60)
+
+
+def test_negative_validation_flag_is_input_error_naming_flag(tmp_path):
+    import other_models.c2ae as c2ae
+    from ganimation_tl.errors import InputError
+    fv = _flags(["--flagfile=%s" % (REPO / "configs" / "c2ae_debug.cfg"), "--c2ae_validation_images=-1",
+                 "--mnist_path=%s" % (tmp_path / "missing.pkl.gz"), "--workdir=%s" % tmp_path])
+    with pytest.raises(InputError, match="c2ae_validation_images"):
+        c2ae.train(fv)
