@@ -59,6 +59,18 @@ def test_masked_l1_and_mode_seeking_hand_computed():
     ms = float(mode_seeking_loss(tf.constant(pred), tf.constant(target), tf.constant(z1), tf.constant(z2),
                                  tf.constant(mask)))
     np.testing.assert_allclose(ms, 1.0 / (0.5 / 1.0 + 1e-2), rtol=1e-5)
+    # capped form: reward only up to the target ratio (here r = 0.5)
+    capped = lambda p, target: mode_seeking_loss(p, tf.constant(target_frames), tf.constant(z1), tf.constant(z2),  # noqa
+                                                 tf.constant(mask), target=target)
+    target_frames = target
+    np.testing.assert_allclose(float(capped(tf.constant(pred), 1.0)), 1.0 / 0.51 - 1.0 / 1.01, rtol=1e-5)
+    assert float(capped(tf.constant(pred), 0.1)) == 0.0
+    for tgt, moving in ((1.0, True), (0.1, False)):   # below the target it pushes samples apart, above it stops
+        p = tf.Variable(pred)
+        with tf.GradientTape() as tape:
+            loss = capped(p, tgt)
+        grad = tape.gradient(loss, p)
+        assert (grad is not None and float(tf.reduce_sum(tf.abs(grad))) > 0) == moving
 
 
 def test_completion_keeps_anchors_and_noise_changes_samples():
@@ -96,6 +108,8 @@ def test_bad_inputs(tmp_path):
     from other_models import video_completion as vc
     with pytest.raises(ValueError, match="anchors"):
         vc.VideoCompletionConfig(video_completion_anchors="0,9")
+    with pytest.raises(ValueError, match="video_completion_ms_target"):
+        vc.VideoCompletionConfig(video_completion_ms_target=-0.1)
     with pytest.raises(ValueError, match="video_completion_data"):
         vc.VideoCompletionConfig(video_completion_data="kth")
     fv = flags.FlagValues()
@@ -103,4 +117,9 @@ def test_bad_inputs(tmp_path):
     fv(["test", "--workdir=%s" % tmp_path, "--video_completion_data=mnist",
         "--mnist_path=%s" % (tmp_path / "missing" / "mnist.pkl.gz")], known_only=True)
     with pytest.raises(InputError, match="--mnist_path"):
+        vc.train(fv)
+    fv = flags.FlagValues()
+    vc.define_flags(fv)
+    fv(["test", "--workdir=%s" % tmp_path, "--video_completion_ms_target=-0.5"], known_only=True)
+    with pytest.raises(InputError, match="video_completion_ms_target"):
         vc.train(fv)
