@@ -41,8 +41,8 @@ _CONFIG_HELP = {
     "decay_epochs": ("integer", "Final epochs over which the learning rate decays linearly to 0 (10)."),
     "target_noise": ("float", "Half-width of the uniform noise added to target AUs (0.1)."),
     "seed": ("integer", "Seed for weights, shuffling and target AUs (0)."),
-    "micro_batch_size": ("integer", "Run each step in chunks of this many faces and sum the gradients: the "
-                         "same update with less memory (0: whole batch)."),
+    "micro_batch_size": ("integer", "Run the generator step in chunks of this many faces and sum the gradients: "
+                         "the same update with less memory (0: whole batch)."),
     "fuse_generator_forward": ("bool", "On generator iterations, run the generator step first and reuse its "
                                "fake images in the critic step (one generator forward fewer; WGAN-GP order). "
                                "False: official order."),

@@ -27,7 +27,7 @@ from absl import flags, logging
 from ganimation_tl.errors import InputError
 from ganimation_tl.flag_utils import config_from_flags, define_once
 
-__all__ = ["define_common_flags", "check_positive_flags", "config_or_input_error", "run_trainer",
+__all__ = ["define_common_flags", "check_positive_flags", "config_or_input_error", "run_trainer", "restore_latest",
            "images_grid"]
 
 
@@ -153,3 +153,23 @@ def images_grid(rows: Sequence, pad: int = 2):
         for c, img in enumerate(row):
             out[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = img
     return out
+
+
+def restore_latest(model, workdir: str) -> str:
+    """Restore the newest checkpoint of ``<workdir>/checkpoints`` (as written by :func:`run_trainer`)
+    into ``model`` (built with the same config; its ``trackables()`` name what is restored).
+
+    Returns:
+        The checkpoint path.
+
+    Raises:
+        InputError: the workdir has no checkpoint.
+    """
+    import tensorflow as tf
+
+    path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+    if path is None:
+        raise InputError("no checkpoint in %s/checkpoints (train there first with train.py --workdir=%s)"
+                         % (workdir, workdir))
+    tf.train.Checkpoint(**model.trackables()).restore(path).expect_partial()
+    return path

@@ -59,7 +59,6 @@ Deviations from the paper / official code (and why):
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Dict, Iterator, Optional, Tuple
 
 import numpy as np
@@ -474,13 +473,8 @@ def restore(workdir: str, model: "C2AE") -> str:
     Returns:
         The checkpoint path. Raises: InputError if ``workdir`` has no checkpoint.
     """
-    import tensorflow as tf
-
-    path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
-    if path is None:
-        raise InputError("no checkpoint in %s/checkpoints" % workdir)
-    tf.train.Checkpoint(**model.trackables()).restore(path).expect_partial()
-    return path
+    from ganimation_tl.sibling import restore_latest
+    return restore_latest(model, workdir)
 
 
 registry.register(registry.ModelEntry(

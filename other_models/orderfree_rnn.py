@@ -46,7 +46,6 @@ Deviations (and why):
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Dict, Iterator, Tuple
 
 import numpy as np
@@ -416,13 +415,8 @@ def restore(workdir: str, model: OrderFreeRNN) -> str:
     Raises:
         InputError: no checkpoint.
     """
-    import tensorflow as tf
-
-    path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
-    if path is None:
-        raise InputError("no checkpoint in %s/checkpoints" % workdir)
-    tf.train.Checkpoint(**model.trackables()).restore(path).expect_partial()
-    return path
+    from ganimation_tl.sibling import restore_latest
+    return restore_latest(model, workdir)
 
 
 registry.register(registry.ModelEntry(

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from typing import Dict, Iterator, Tuple
 
 import numpy as np
@@ -497,13 +496,8 @@ def restore(workdir: str, model: Shape3D) -> str:
     Raises:
         InputError: no checkpoint.
     """
-    import tensorflow as tf
-
-    path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
-    if path is None:
-        raise InputError("no checkpoint in %s/checkpoints" % workdir)
-    tf.train.Checkpoint(**model.trackables()).restore(path).expect_partial()
-    return path
+    from ganimation_tl.sibling import restore_latest
+    return restore_latest(model, workdir)
 
 
 registry.register(registry.ModelEntry(

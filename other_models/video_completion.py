@@ -490,12 +490,9 @@ def load_trained(workdir: str, config: VideoCompletionConfig) -> VideoCompletion
     Raises:
         InputError: no checkpoint there.
     """
-    import tensorflow as tf
     model = VideoCompletion(config)
-    path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
-    if path is None:
-        raise InputError("no checkpoint in %s/checkpoints" % workdir)
-    tf.train.Checkpoint(**model.trackables()).restore(path).expect_partial()
+    from ganimation_tl.sibling import restore_latest
+    restore_latest(model, workdir)
     return model
 
 
