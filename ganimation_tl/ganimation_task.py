@@ -46,6 +46,8 @@ _CONFIG_HELP = {
     "fuse_generator_forward": ("bool", "On generator iterations, run the generator step first and reuse its "
                                "fake images in the critic step (one generator forward fewer; WGAN-GP order). "
                                "False: official order."),
+    "critic_au_warmup_steps": ("integer", "First iterations that train only the critic's AU head on real faces "
+                               "(no WGAN term, no generator step): a short-budget lever, not the paper (0)."),
 }
 
 

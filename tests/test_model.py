@@ -49,6 +49,32 @@ def test_train_step_runs_generator_every_n_critic(small_config):
     assert with_g == [True, False, False, False, False, True]
 
 
+def test_critic_au_warmup_trains_only_the_critic_au_head_first(small_config):
+    import dataclasses
+    cfg = dataclasses.replace(small_config, critic_au_warmup_steps=30, n_critic=1, learning_rate_d=1e-3)
+    model = GANimation(cfg)
+    images, aus, target = batch(cfg)
+    b = {"images": images, "aus": aus, "target_aus": target}
+    g0 = snapshot(model.generator.all_weights)
+    critic_map = [w for w in model.critic.trainable_weights if "critic_map" in w.name]
+    map0 = snapshot(critic_map)
+    first = model.train_step(b, 0)
+    assert set(first) == {"critic/au", "critic/au_mae"}
+    assert int(model.d_optimizer.iterations.numpy()) == 0     # the warm-up has its own Adam
+    losses_seen = [float(first["critic/au"])] + [float(model.train_step(b, s)["critic/au"]) for s in range(1, 30)]
+    # Only the critic's AU regression learns (the batch's AU MSE falls); generator and WGAN map untouched.
+    assert not any(changed(g0, model.generator.all_weights))
+    assert not any(changed(map0, critic_map))
+    assert losses_seen[-1] < 0.5 * losses_seen[0]
+    # After the warm-up the normal schedule resumes (n_critic = 1: a generator step every iteration).
+    after = model.train_step(b, 30)
+    assert "generator/total" in after and "critic/adversarial" in after
+    assert int(model.d_optimizer.iterations.numpy()) == 1 and int(model.au_optimizer.iterations.numpy()) == 30
+    assert any(changed(g0, model.generator.all_weights))
+    with pytest.raises(ValueError, match="critic_au_warmup_steps"):
+        GANimationConfig(critic_au_warmup_steps=-1)
+
+
 def test_learning_rate_constant_then_linear_decay_to_zero():
     assert learning_rate_at(1e-4, 0, 30, 10) == 1e-4
     assert learning_rate_at(1e-4, 20, 30, 10) == 1e-4
