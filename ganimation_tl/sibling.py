@@ -19,16 +19,28 @@ Data flows one way: data (``ganimation_tl.datasets``) -> networks (``ganimation_
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
-from typing import Callable, Dict, Iterable, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 from absl import flags, logging
 
 from ganimation_tl.errors import InputError
 from ganimation_tl.flag_utils import config_from_flags, define_once
 
-__all__ = ["define_common_flags", "check_positive_flags", "config_or_input_error", "run_trainer", "restore_latest",
-           "images_grid"]
+__all__ = ["MNIST_ADAM_FLAGS", "define_common_flags", "define_model_flags", "define_config_field_flags", "check_positive_flags",
+           "require_flag", "config_or_input_error", "load_digit_domains", "model_workdir", "write_run_json",
+           "run_trainer", "train_and_evaluate", "restore_latest", "images_grid"]
+
+# ``extra`` flags of define_model_flags for the models on MNIST digits trained with Adam (Moving MNIST video models).
+MNIST_ADAM_FLAGS = (
+    ("string", "mnist_path", "Path of the classic mnist.pkl.gz (e.g. ../shared/data/digits/mnist.pkl.gz)."),
+    ("float", "learning_rate", "Adam learning rate. Unset: the model's default."),
+    ("float", "beta1", "Adam beta1. Unset: the model's default."),
+)
+
+# Flag kind of a config field, by the type of its default (see define_config_field_flags).
+_FIELD_FLAG_KINDS = {int: "integer", float: "float", str: "string"}
 
 
 def define_common_flags(flag_values=flags.FLAGS) -> None:
@@ -50,6 +62,66 @@ def define_common_flags(flag_values=flags.FLAGS) -> None:
         define_once("integer", name, None, text + " Unset: the model's config default.", flag_values)
 
 
+def define_model_flags(flag_help: Mapping[str, Tuple[str, str]], flag_values=flags.FLAGS, *,
+                       extra: Sequence[Tuple[str, str, str]] = ()) -> None:
+    """Define a sibling model's flags: the common ones (:func:`define_common_flags`), one flag per
+    config field of ``flag_help`` and the ``extra`` flags; idempotent (names already defined are kept).
+
+    Args:
+        flag_help: ``{name: (kind, help)}``, kind one of ``"string"``, ``"integer"``, ``"float"``,
+            ``"bool"``; each flag defaults to None (= the config default) and its help gets
+            " Unset: the config default." appended.
+        flag_values: the ``FlagValues`` to define them in.
+        extra: ``(kind, name, help)`` triples for flags that are not config fields (data paths, test
+            limits), defined after ``flag_help`` with default None and the help as given.
+    """
+    define_common_flags(flag_values)
+    for name, (kind, text) in flag_help.items():
+        define_once(kind, name, None, text + " Unset: the config default.", flag_values)
+    for kind, name, text in extra:
+        define_once(kind, name, None, text, flag_values)
+
+
+def define_config_field_flags(config_cls, prefix: str, help_format: str, flag_values=flags.FLAGS) -> None:
+    """Define one flag (default None = the config default) per field of dataclass ``config_cls`` whose
+    name starts with ``prefix``; idempotent.
+
+    Args:
+        config_cls: a config dataclass; the fields taken must have int, float or str defaults.
+        prefix: field-name prefix, e.g. ``"drnet_"``.
+        help_format: ``%``-format with two slots: the field name without ``prefix`` and with spaces for
+            underscores, and the field's default (``"DrNet %s. Unset: %r."``).
+        flag_values: the ``FlagValues`` to define them in.
+
+    Raises:
+        KeyError: a selected field has a default of another type.
+    """
+    for field in dataclasses.fields(config_cls):
+        if field.name.startswith(prefix):
+            define_once(_FIELD_FLAG_KINDS[type(field.default)], field.name, None,
+                        help_format % (field.name[len(prefix):].replace("_", " "), field.default), flag_values)
+
+
+def require_flag(flag_values, name: str, example: str) -> Any:
+    """The value of flag ``--name``, which must be set.
+
+    Args:
+        flag_values: parsed flags.
+        name: the flag name without dashes.
+        example: what the flag should hold, for the message (``"the CFP folder, e.g. ../shared/data/cfp"``).
+
+    Returns:
+        The flag's value.
+
+    Raises:
+        InputError: ``"--<name> is required (<example>)"`` if the flag is unset or empty.
+    """
+    value = flag_values[name].value
+    if not value:
+        raise InputError("--%s is required (%s)" % (name, example))
+    return value
+
+
 def check_positive_flags(flag_values, names: Sequence[str]) -> None:
     """Raise :class:`InputError` naming the flag if any of ``names`` is set and not positive."""
     for name in names:
@@ -65,6 +137,58 @@ def config_or_input_error(cls, flag_values=flags.FLAGS, **overrides):
         return config_from_flags(cls, flag_values, **overrides)
     except (ValueError, TypeError) as error:
         raise InputError("invalid %s settings: %s" % (cls.__name__, error))
+
+
+def load_digit_domains(model_name: str, config, flag_values=flags.FLAGS):
+    """Source/target digit domains of a domain-adaptation model, from ``--mnist_path`` and its config.
+
+    Args:
+        model_name: the registry name; ``config`` must have ``<model_name>_source``, ``_target``,
+            ``_num_source``, ``_num_target``, ``_num_target_test`` and ``seed`` fields.
+        config: the model's config dataclass.
+        flag_values: parsed flags with ``--mnist_path`` and ``--image_size``.
+
+    Returns:
+        :class:`ganimation_tl.digit_domains.DigitDomains`, grey (1 channel) 28x28 digits.
+
+    Raises:
+        InputError: ``--mnist_path`` unset or unreadable, ``--image_size`` set to anything but 28, or
+            bad domains / counts (the message names the flag).
+    """
+    from ganimation_tl.digit_domains import load_domain_pair
+
+    mnist_path = require_flag(flag_values, "mnist_path",
+                              "the MNIST pickle, e.g. ../shared/data/digits/mnist.pkl.gz")
+    if flag_values.image_size not in (None, 28):
+        raise InputError("--image_size: %s works on 28x28 digits, got %r" % (model_name, flag_values.image_size))
+    field = lambda suffix: getattr(config, "%s_%s" % (model_name, suffix))  # noqa: E731
+    return load_domain_pair(field("source"), field("target"), mnist_path, channels=1,
+                            num_source=field("num_source"), num_target=field("num_target"),
+                            num_target_test=field("num_target_test"), seed=config.seed)
+
+
+def model_workdir(model_name: str, flag_values=flags.FLAGS) -> str:
+    """The run folder: ``--workdir``, or ``runs/<model_name>`` when it is unset."""
+    return flag_values.workdir or os.path.join("runs", model_name)
+
+
+def write_run_json(model_name: str, flag_values, filename: str, record) -> str:
+    """Write ``record`` (JSON-serialisable) to ``<workdir>/<filename>`` atomically.
+
+    Args:
+        model_name: the registry name (default workdir, see :func:`model_workdir`).
+        flag_values: parsed flags (``--workdir``).
+        filename: file name inside the workdir, e.g. ``"heldout_metrics.json"``.
+        record: the JSON value to write.
+
+    Returns:
+        The path written.
+    """
+    from ganimation_tl.trainer import write_json_atomic
+
+    path = os.path.join(model_workdir(model_name, flag_values), filename)
+    write_json_atomic(path, record)
+    return path
 
 
 def run_trainer(model_name: str, model, make_dataset: Callable[[int, int], Iterable], *, steps_per_epoch: int,
@@ -100,7 +224,7 @@ def run_trainer(model_name: str, model, make_dataset: Callable[[int, int], Itera
                          "--batch_size or more data" % (model_name, steps_per_epoch))
     if epochs <= 0:
         raise InputError("--epochs must be positive, got %d" % epochs)
-    workdir = flag_values.workdir or os.path.join("runs", model_name)
+    workdir = model_workdir(model_name, flag_values)
     os.makedirs(workdir, exist_ok=True)
     record = {"model": model_name, "data": data_description}
     if config is not None:
@@ -116,6 +240,34 @@ def run_trainer(model_name: str, model, make_dataset: Callable[[int, int], Itera
     logging.info("%s on %s; %d steps per epoch, %d steps in this run; workdir %s", model_name,
                  data_description or "its data", steps_per_epoch, options.total_steps, workdir)
     return Trainer(model, make_dataset, options).run()
+
+
+def train_and_evaluate(model_name: str, model, make_dataset: Callable[[int, int], Iterable],
+                       evaluate: Callable[[], Dict[str, float]], *, steps_per_epoch: int, epochs: int,
+                       flag_values=flags.FLAGS, config=None, data_description: str = "") -> Dict[str, float]:
+    """:func:`run_trainer`, then ``evaluate()`` on held-out data, written to ``<workdir>/heldout_metrics.json``
+    atomically and logged.
+
+    Args:
+        model_name, model, make_dataset, steps_per_epoch, epochs, flag_values, config, data_description:
+            as for :func:`run_trainer`.
+        evaluate: no-argument callable run after training, returning JSON-serialisable metrics
+            (e.g. ``{"heldout/nme": 0.05}``).
+
+    Returns:
+        The trainer's last metrics updated with the evaluation metrics.
+
+    Raises:
+        InputError: as :func:`run_trainer`.
+    """
+    metrics = run_trainer(model_name, model, make_dataset, steps_per_epoch=steps_per_epoch, epochs=epochs,
+                          flag_values=flag_values, config=config, data_description=data_description)
+    result = evaluate()
+    write_run_json(model_name, flag_values, "heldout_metrics.json", result)
+    logging.info("held-out: %s", json.dumps(result))
+    metrics = dict(metrics)
+    metrics.update(result)
+    return metrics
 
 
 def images_grid(rows: Sequence, pad: int = 2):

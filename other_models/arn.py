@@ -56,8 +56,7 @@ from absl import flags
 
 from ganimation_tl import registry
 from ganimation_tl.errors import InputError
-from ganimation_tl.flag_utils import define_once
-from ganimation_tl.sibling import config_or_input_error, define_common_flags, images_grid, run_trainer
+from ganimation_tl.sibling import config_or_input_error, define_model_flags, images_grid, require_flag, run_trainer
 
 __all__ = ["ARNConfig", "ARNData", "prepare_data", "build_backbone", "build_code_encoder", "build_decoder",
            "difference_loss", "contrastive_loss", "reconstruction_loss", "rank1_and_map", "ARN",
@@ -503,10 +502,8 @@ _FLAG_HELP = {
 
 def define_flags(flag_values=flags.FLAGS) -> None:
     """Define the common sibling flags, ``--cfp_dir`` and the ``--arn_*`` config flags; idempotent."""
-    define_common_flags(flag_values)
-    define_once("string", "cfp_dir", None, "CFP folder (holding Data/), e.g. ../shared/data/cfp.", flag_values)
-    for name, (kind, text) in _FLAG_HELP.items():
-        define_once(kind, name, None, text + " Unset: the config default.", flag_values)
+    define_model_flags(_FLAG_HELP, flag_values,
+                       extra=[("string", "cfp_dir", "CFP folder (holding Data/), e.g. ../shared/data/cfp.")])
 
 
 def train(flag_values=flags.FLAGS) -> Dict[str, float]:
@@ -516,9 +513,8 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
         InputError: missing ``--cfp_dir``, a bad flag value.
     """
     config = config_or_input_error(ARNConfig, flag_values)
-    if not flag_values.cfp_dir:
-        raise InputError("--cfp_dir is required (the CFP folder holding Data/, e.g. ../shared/data/cfp)")
-    data = prepare_data(flag_values.cfp_dir, config)
+    cfp_dir = require_flag(flag_values, "cfp_dir", "the CFP folder holding Data/, e.g. ../shared/data/cfp")
+    data = prepare_data(cfp_dir, config)
     steps = len(data.source_images) // config.batch_size
     model = ARN(config)
     metrics = run_trainer("arn", model, lambda epoch, skip: batches_for_epoch(data, config, epoch, skip),

@@ -65,8 +65,6 @@ import numpy as np
 from absl import flags
 
 from ganimation_tl import registry, sibling
-from ganimation_tl.errors import InputError
-from ganimation_tl.flag_utils import define_once
 
 MODEL_NAME = "c2ae"
 
@@ -421,14 +419,11 @@ _FLAGS = {
 
 def define_flags(flag_values=flags.FLAGS) -> None:
     """Define C2AE's flags (config fields, ``--mnist_path``, common trainer flags); idempotent."""
-    sibling.define_common_flags(flag_values)
-    for name, (kind, text) in _FLAGS.items():
-        define_once(kind, name, None, text + " Unset: the config default.", flag_values)
-    define_once("string", "c2ae_optimizer", None, "adam or rmsprop_momentum (official RMS-normalised momentum "
-                "rule). Unset: the config default.", flag_values)
-    define_once("float", "learning_rate", None, "Learning rate. Unset: the model's config default.", flag_values)
-    define_once("string", "mnist_path", None, "MNIST pickle (mnist.pkl.gz), e.g. ../shared/data/digits/mnist.pkl.gz.",
-                flag_values)
+    sibling.define_model_flags(_FLAGS, flag_values, extra=[
+        ("string", "c2ae_optimizer", "adam or rmsprop_momentum (official RMS-normalised momentum rule). "
+         "Unset: the config default."),
+        ("float", "learning_rate", "Learning rate. Unset: the model's config default."),
+        ("string", "mnist_path", "MNIST pickle (mnist.pkl.gz), e.g. ../shared/data/digits/mnist.pkl.gz.")])
 
 
 def build_from_flags(flag_values) -> Tuple[C2AEConfig, "C2AE", object, object]:
@@ -438,9 +433,9 @@ def build_from_flags(flag_values) -> Tuple[C2AEConfig, "C2AE", object, object]:
         InputError: invalid settings, missing ``--mnist_path``.
     """
     config = sibling.config_or_input_error(C2AEConfig, flag_values)
-    if not flag_values.mnist_path:
-        raise InputError("--mnist_path is required (the MNIST pickle, e.g. ../shared/data/digits/mnist.pkl.gz)")
-    train_set, test_set = load_data(config, flag_values.mnist_path)
+    mnist_path = sibling.require_flag(flag_values, "mnist_path",
+                                      "the MNIST pickle, e.g. ../shared/data/digits/mnist.pkl.gz")
+    train_set, test_set = load_data(config, mnist_path)
     mean, std = feature_statistics(train_set.images)
     model = C2AE(config, feature_dim=config.image_size ** 2, num_labels=train_set.labels.shape[1],
                  feature_mean=mean, feature_std=std)

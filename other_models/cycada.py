@@ -70,8 +70,6 @@ from typing import Dict
 from absl import flags
 
 from ganimation_tl import registry
-from ganimation_tl.errors import InputError
-from ganimation_tl.flag_utils import define_once
 
 __all__ = ["CyCADAConfig", "CyCADA", "build_lenet", "build_resnet_generator", "build_patch_discriminator",
            "build_feature_discriminator", "lsgan_loss", "semantic_consistency_loss", "adda_losses",
@@ -734,12 +732,9 @@ _FLAG_HELP = {
 
 def define_flags(flag_values=flags.FLAGS) -> None:
     """Define CyCADA's flags (config fields, ``--mnist_path`` and the common trainer flags); idempotent."""
-    from ganimation_tl.sibling import define_common_flags
-    define_common_flags(flag_values)
-    for name, (kind, text) in _FLAG_HELP.items():
-        define_once(kind, name, None, text + " Unset: the config default.", flag_values)
-    define_once("string", "mnist_path", None, "Path of the classic mnist.pkl.gz "
-                "(configs: ../shared/data/digits/mnist.pkl.gz).", flag_values)
+    from ganimation_tl.sibling import define_model_flags
+    define_model_flags(_FLAG_HELP, flag_values, extra=[
+        ("string", "mnist_path", "Path of the classic mnist.pkl.gz (configs: ../shared/data/digits/mnist.pkl.gz).")])
 
 
 def build(flag_values=flags.FLAGS):
@@ -748,16 +743,9 @@ def build(flag_values=flags.FLAGS):
     Raises:
         InputError: invalid settings, or ``--mnist_path`` missing/unreadable (the message names the flag).
     """
-    from ganimation_tl.digit_domains import load_domain_pair
-    from ganimation_tl.sibling import config_or_input_error
+    from ganimation_tl.sibling import config_or_input_error, load_digit_domains
     config = config_or_input_error(CyCADAConfig, flag_values)
-    if flag_values.mnist_path is None:
-        raise InputError("--mnist_path is required (the MNIST pickle, e.g. ../shared/data/digits/mnist.pkl.gz)")
-    if flag_values.image_size not in (None, 28):
-        raise InputError("--image_size: cycada works on 28x28 digits, got %r" % flag_values.image_size)
-    data = load_domain_pair(config.cycada_source, config.cycada_target, flag_values.mnist_path, channels=1,
-                            num_source=config.cycada_num_source, num_target=config.cycada_num_target,
-                            num_target_test=config.cycada_num_target_test, seed=config.seed)
+    data = load_digit_domains("cycada", config, flag_values)
     return config, data, CyCADA(config, channels=1)
 
 

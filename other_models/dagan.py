@@ -62,8 +62,7 @@ from absl import flags
 
 from ganimation_tl import registry
 from ganimation_tl.errors import InputError
-from ganimation_tl.flag_utils import define_once
-from ganimation_tl.sibling import config_or_input_error, define_common_flags, images_grid, run_trainer
+from ganimation_tl.sibling import config_or_input_error, define_model_flags, images_grid, run_trainer
 
 __all__ = ["DAGANConfig", "DAGANData", "DAGAN", "GenericFace", "fit_generic_face", "simulate_profile",
            "build_refiner", "build_discriminator", "autoencoder_error", "update_k", "convergence_measure",
@@ -559,13 +558,10 @@ _HELP = {
 
 def define_flags(flag_values=flags.FLAGS) -> None:
     """Define DA-GAN's flags (config fields, ``--cfp_dir``, common trainer flags); idempotent."""
-    define_common_flags(flag_values)
-    define_once("string", "cfp_dir", None, "CFP folder (holding Data/Images and Data/Fiducials), e.g. "
-                "../shared/data/cfp.", flag_values)
-    define_once("integer", "dagan_photos_per_identity", None, "DA-GAN: load at most this many photos per identity "
-                "and view (tests; default all).", flag_values)
-    for name, (kind, text) in _HELP.items():
-        define_once(kind, name, None, text + " Unset: the config default.", flag_values)
+    define_model_flags(_HELP, flag_values, extra=[
+        ("string", "cfp_dir", "CFP folder (holding Data/Images and Data/Fiducials), e.g. ../shared/data/cfp."),
+        ("integer", "dagan_photos_per_identity", "DA-GAN: load at most this many photos per identity and view "
+         "(tests; default all).")])
 
 
 def prepare(flag_values=flags.FLAGS):

@@ -33,16 +33,14 @@ Deviations and why:
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Dict
 
 import numpy as np
 from absl import flags
 
 from ganimation_tl import registry
-from ganimation_tl.errors import InputError
-from ganimation_tl.flag_utils import define_once
-from ganimation_tl.sibling import config_or_input_error, define_common_flags, images_grid, run_trainer
+from ganimation_tl.sibling import (MNIST_ADAM_FLAGS, config_or_input_error, define_config_field_flags,
+                                   define_model_flags, images_grid, run_trainer)
 
 NAME = "deepmask_frames"
 P = "deepmask_frames_"
@@ -226,25 +224,14 @@ def make_batch(config: DeepMaskFramesConfig, sequences: np.ndarray) -> dict:
 
 def define_flags(flag_values=flags.FLAGS) -> None:
     """Define the model's flags (config fields and ``--mnist_path``); idempotent."""
-    define_common_flags(flag_values)
-    define_once("string", "mnist_path", None, "Path of the classic mnist.pkl.gz (e.g. ../shared/data/digits/"
-                "mnist.pkl.gz).", flag_values)
-    define_once("float", "learning_rate", None, "Adam learning rate. Unset: the model's default.", flag_values)
-    define_once("float", "beta1", None, "Adam beta1. Unset: the model's default.", flag_values)
-    for field in dataclasses.fields(DeepMaskFramesConfig):
-        if field.name.startswith(P):
-            kind = {int: "integer", float: "float"}[type(field.default)]
-            define_once(kind, field.name, None, "DeepMask-frames %s. Unset: %r."
-                        % (field.name[len(P):].replace("_", " "), field.default), flag_values)
+    define_model_flags({}, flag_values, extra=MNIST_ADAM_FLAGS)
+    define_config_field_flags(DeepMaskFramesConfig, P, "DeepMask-frames %s. Unset: %r.", flag_values)
 
 
 def load_digits_for(mnist_path, split: str):
     """MNIST digits; InputError naming --mnist_path if the file is missing."""
-    from ganimation_tl.datasets.digits import load_mnist
-    if not mnist_path or not os.path.isfile(mnist_path):
-        raise InputError("--mnist_path: MNIST file %r not found (expected the classic mnist.pkl.gz, e.g. "
-                         "../shared/data/digits/mnist.pkl.gz)" % (mnist_path,))
-    return load_mnist(mnist_path, split)
+    from ganimation_tl.datasets.digits import load_mnist_for_flag
+    return load_mnist_for_flag(mnist_path, split)
 
 
 def train(flag_values=flags.FLAGS) -> Dict[str, float]:

@@ -60,8 +60,7 @@ from absl import flags
 
 from ganimation_tl import registry
 from ganimation_tl.errors import InputError
-from ganimation_tl.flag_utils import define_once
-from ganimation_tl.sibling import config_or_input_error, define_common_flags, images_grid, run_trainer
+from ganimation_tl.sibling import config_or_input_error, define_model_flags, images_grid, run_trainer
 
 __all__ = ["DRGANConfig", "DRGANData", "DRGAN", "build_encoder", "build_decoder", "build_discriminator",
            "fuse_features", "batch_norm_layer", "discriminator_loss", "generator_loss", "profile_direction", "load_data",
@@ -557,9 +556,6 @@ class DRGAN:
 # ---------------------------------------------------------------------------------------------- CLI glue
 def define_flags(flag_values=flags.FLAGS) -> None:
     """Define DR-GAN's flags (config fields, ``--cfp_dir``, common trainer flags); idempotent."""
-    define_common_flags(flag_values)
-    define_once("string", "cfp_dir", None, "CFP folder (holding Data/Images and Data/Fiducials), e.g. "
-                "../shared/data/cfp.", flag_values)
     helps = {
         "drgan_conv_dim": ("integer", "DR-GAN base conv width g (paper 32)."),
         "drgan_downsamplings": ("integer", "DR-GAN stride-2 stages (paper 4 at 96 px)."),
@@ -571,8 +567,8 @@ def define_flags(flag_values=flags.FLAGS) -> None:
         "drgan_learning_rate": ("float", "DR-GAN Adam learning rate (2e-4)."),
         "drgan_beta1": ("float", "DR-GAN Adam beta1 (0.5)."),
     }
-    for name, (kind, text) in helps.items():
-        define_once(kind, name, None, text + " Unset: the config default.", flag_values)
+    define_model_flags(helps, flag_values, extra=[
+        ("string", "cfp_dir", "CFP folder (holding Data/Images and Data/Fiducials), e.g. ../shared/data/cfp.")])
 
 
 def prepare(flag_values=flags.FLAGS):

@@ -49,16 +49,14 @@ Deviations from the paper / code, and why:
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Dict, Optional
 
 import numpy as np
 from absl import flags
 
 from ganimation_tl import registry
-from ganimation_tl.errors import InputError
-from ganimation_tl.flag_utils import define_once
-from ganimation_tl.sibling import config_or_input_error, define_common_flags, images_grid, run_trainer
+from ganimation_tl.sibling import (MNIST_ADAM_FLAGS, config_or_input_error, define_config_field_flags,
+                                   define_model_flags, images_grid, run_trainer)
 
 NAME = "drnet"
 
@@ -503,11 +501,8 @@ def to_rgb(frame) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------- data
 def load_digits_for(mnist_path: Optional[str], split: str, flag: str = "--mnist_path"):
     """MNIST digits of ``split`` for the generator; InputError naming ``flag`` if the file is missing."""
-    from ganimation_tl.datasets.digits import load_mnist
-    if not mnist_path or not os.path.isfile(mnist_path):
-        raise InputError("%s: MNIST file %r not found (expected the classic mnist.pkl.gz, e.g. "
-                         "../shared/data/digits/mnist.pkl.gz)" % (flag, mnist_path))
-    return load_mnist(mnist_path, split)
+    from ganimation_tl.datasets.digits import load_mnist_for_flag
+    return load_mnist_for_flag(mnist_path, split, flag)
 
 
 def make_sequences(config: DrNetConfig, digits, labels, count: int, seed: int):
@@ -531,16 +526,8 @@ def sample_frame_tuples(frames: np.ndarray, max_step: int, rng: np.random.Genera
 # ---------------------------------------------------------------------------------------------- CLI
 def define_flags(flag_values=flags.FLAGS) -> None:
     """Define DrNet's flags (config fields and ``--mnist_path``); idempotent."""
-    define_common_flags(flag_values)
-    define_once("string", "mnist_path", None, "Path of the classic mnist.pkl.gz (e.g. ../shared/data/digits/"
-                "mnist.pkl.gz).", flag_values)
-    define_once("float", "learning_rate", None, "Adam learning rate. Unset: the model's default.", flag_values)
-    define_once("float", "beta1", None, "Adam beta1. Unset: the model's default.", flag_values)
-    for field in dataclasses.fields(DrNetConfig):
-        if field.name.startswith("drnet_"):
-            kind = {int: "integer", float: "float"}[type(field.default)]
-            define_once(kind, field.name, None, "DrNet %s (see configs/drnet.cfg). Unset: %r."
-                        % (field.name[6:].replace("_", " "), field.default), flag_values)
+    define_model_flags({}, flag_values, extra=MNIST_ADAM_FLAGS)
+    define_config_field_flags(DrNetConfig, "drnet_", "DrNet %s (see configs/drnet.cfg). Unset: %r.", flag_values)
 
 
 def train(flag_values=flags.FLAGS) -> Dict[str, float]:

@@ -62,8 +62,8 @@ from absl import flags, logging
 
 from ganimation_tl import registry
 from ganimation_tl.errors import InputError
-from ganimation_tl.flag_utils import define_once
-from ganimation_tl.sibling import config_or_input_error, define_common_flags, images_grid, run_trainer
+from ganimation_tl.sibling import (config_or_input_error, define_model_flags, images_grid, model_workdir, run_trainer,
+                                   write_run_json)
 
 __all__ = ["DSCNetConfig", "SubspaceData", "load_subspace_mat", "build_encoder", "build_decoder",
            "SelfExpressive", "DSCNet", "threshold_coefficients", "affinity_from_coefficients",
@@ -578,11 +578,8 @@ _CONFIG_FLAGS = {
 
 def define_flags(flag_values=flags.FLAGS) -> None:
     """Define DSC-Net's flags (config fields, ``--dsc_mat_path``) and the common trainer flags."""
-    define_common_flags(flag_values)
-    for name, (kind, text) in _CONFIG_FLAGS.items():
-        define_once(kind, name, None, text + " Unset: the config default.", flag_values)
-    define_once("string", "dsc_mat_path", None, "DSC-Net data: ORL_32x32.mat or COIL20.mat (fields fea, gnd).",
-                flag_values)
+    define_model_flags(_CONFIG_FLAGS, flag_values, extra=[
+        ("string", "dsc_mat_path", "DSC-Net data: ORL_32x32.mat or COIL20.mat (fields fea, gnd).")])
 
 
 def train(flag_values=flags.FLAGS) -> Dict[str, float]:
@@ -595,8 +592,6 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
     """
     import numpy as np
     import tensorflow as tf
-    from ganimation_tl.trainer import write_json_atomic
-
     config = config_or_input_error(DSCNetConfig, flag_values)
     data = load_subspace_mat(flag_values.dsc_mat_path)
     model = DSCNet(config, num_samples=data.images.shape[0], image_size=data.images.shape[1],
@@ -609,7 +604,7 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
     epochs = config.dsc_pretrain_epochs + config.dsc_finetune_epochs
     metrics = run_trainer(MODEL_NAME, model, make_dataset, steps_per_epoch=1, epochs=epochs,
                           flag_values=flag_values, config=config, data_description=data.source)
-    workdir = flag_values.workdir or os.path.join("runs", MODEL_NAME)
+    workdir = model_workdir(MODEL_NAME, flag_values)
     step = int(tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")).rsplit("-", 1)[-1])
     if step <= config.dsc_pretrain_epochs:
         logging.warning("dsc_net: stopped at step %d, before fine-tuning; no clustering", step)
@@ -617,7 +612,7 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
     predicted = model.cluster(data.num_clusters)
     accuracy = clustering_accuracy(data.labels, predicted)
     logging.info("dsc_net: clustering accuracy %.4f on %s after %d iterations", accuracy, data.source, step)
-    write_json_atomic(os.path.join(workdir, "clustering.json"), {
+    write_run_json(MODEL_NAME, flag_values, "clustering.json", {
         "accuracy": accuracy, "step": step, "data": data.source, "seed": config.seed,
         "predicted": [int(p) for p in np.asarray(predicted)]})
     metrics = dict(metrics)

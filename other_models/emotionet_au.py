@@ -62,8 +62,7 @@ from absl import flags
 from ganimation_tl import registry
 from ganimation_tl.aus import AU_NAMES, NUM_AUS
 from ganimation_tl.errors import InputError
-from ganimation_tl.flag_utils import define_once
-from ganimation_tl.sibling import config_or_input_error, define_common_flags, images_grid, run_trainer
+from ganimation_tl.sibling import config_or_input_error, define_model_flags, images_grid, run_trainer
 
 __all__ = ["EmotioNetConfig", "GABOR_WAVELENGTHS", "GABOR_ORIENTATIONS", "align_shapes", "mean_shape",
            "shape_features", "gabor_features", "FeatureExtractor", "AUData", "prepare_data", "build_au_net",
@@ -713,9 +712,7 @@ _FLAG_HELP = {
 
 def define_flags(flag_values=flags.FLAGS) -> None:
     """Common flags plus ``--emotionet_*`` (default None = config default); idempotent."""
-    define_common_flags(flag_values)
-    for name, (kind, text) in _FLAG_HELP.items():
-        define_once(kind, name, None, text + " Unset: the config default.", flag_values)
+    define_model_flags(_FLAG_HELP, flag_values)
 
 
 def config_from(flag_values) -> EmotioNetConfig:

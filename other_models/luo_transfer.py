@@ -86,8 +86,7 @@ from absl import flags
 
 from ganimation_tl import registry
 from ganimation_tl.errors import InputError
-from ganimation_tl.flag_utils import define_once
-from ganimation_tl.sibling import config_or_input_error, define_common_flags, images_grid, run_trainer
+from ganimation_tl.sibling import config_or_input_error, define_model_flags, images_grid, require_flag, run_trainer
 
 __all__ = ["LuoTransferConfig", "LuoData", "prepare_data", "build_embedding_net", "build_domain_discriminator",
            "class_centroids", "similarity_logits", "metric_cross_entropy", "mean_entropy",
@@ -640,11 +639,9 @@ _FLAG_HELP = {
 
 def define_flags(flag_values=flags.FLAGS) -> None:
     """Define the common sibling flags, ``--mnist_path`` and the ``--luo_*`` config flags; idempotent."""
-    define_common_flags(flag_values)
-    define_once("string", "mnist_path", None, "The classic mnist.pkl.gz (target domain: MNIST 5-9), e.g. "
-                "../shared/data/digits/mnist.pkl.gz.", flag_values)
-    for name, (kind, text) in _FLAG_HELP.items():
-        define_once(kind, name, None, text + " Unset: the config default.", flag_values)
+    define_model_flags(_FLAG_HELP, flag_values, extra=[
+        ("string", "mnist_path", "The classic mnist.pkl.gz (target domain: MNIST 5-9), e.g. "
+         "../shared/data/digits/mnist.pkl.gz.")])
 
 
 def train(flag_values=flags.FLAGS) -> Dict[str, float]:
@@ -654,9 +651,9 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
         InputError: missing ``--mnist_path``, a bad flag value.
     """
     config = config_or_input_error(LuoTransferConfig, flag_values)
-    if not flag_values.mnist_path:
-        raise InputError("--mnist_path is required (the classic mnist.pkl.gz, e.g. ../shared/data/digits/mnist.pkl.gz)")
-    data = prepare_data(flag_values.mnist_path, config.luo_k, config.luo_unlabelled, config.seed)
+    mnist_path = require_flag(flag_values, "mnist_path",
+                              "the classic mnist.pkl.gz, e.g. ../shared/data/digits/mnist.pkl.gz")
+    data = prepare_data(mnist_path, config.luo_k, config.luo_unlabelled, config.seed)
     steps = steps_per_epoch(data, config.batch_size)
     if steps <= 0:
         raise InputError("--batch_size=%d is larger than the data (%d source, %d unlabelled target images)"

@@ -77,8 +77,7 @@ from absl import flags
 from ganimation_tl import registry
 from ganimation_tl.aus import AU_NAMES, NUM_AUS, au_index
 from ganimation_tl.errors import InputError
-from ganimation_tl.flag_utils import define_once
-from ganimation_tl.sibling import config_or_input_error, define_common_flags, run_trainer
+from ganimation_tl.sibling import config_or_input_error, define_model_flags, run_trainer
 
 __all__ = ["MLZSLConfig", "au_semantic_vectors", "au_knowledge_graph", "align_landmarks", "LandmarkFeatures",
            "ZSLData", "prepare_data", "GatedGraphPropagation", "MLZSLModel", "f1_scores", "evaluate", "fit",
@@ -803,9 +802,7 @@ _FLAG_HELP = {
 
 def define_flags(flag_values=flags.FLAGS) -> None:
     """Define the common flags and ML-ZSL's ``--ml_zsl_*`` flags (default None = config default); idempotent."""
-    define_common_flags(flag_values)
-    for name, (kind, text) in _FLAG_HELP.items():
-        define_once(kind, name, None, text + " Unset: the config default.", flag_values)
+    define_model_flags(_FLAG_HELP, flag_values)
 
 
 def config_from(flag_values) -> MLZSLConfig:

@@ -53,7 +53,6 @@ from absl import flags
 
 from ganimation_tl import registry, sibling
 from ganimation_tl.errors import InputError
-from ganimation_tl.flag_utils import define_once
 
 MODEL_NAME = "orderfree_rnn"
 MAX_STEPS = 5  # at most 4 distinct labels per composite, plus <end>
@@ -360,12 +359,9 @@ _FLAGS = {
 
 def define_flags(flag_values=flags.FLAGS) -> None:
     """Define the model's flags (config fields, ``--mnist_path``, common trainer flags); idempotent."""
-    sibling.define_common_flags(flag_values)
-    for name, (kind, text) in _FLAGS.items():
-        define_once(kind, name, None, text + " Unset: the config default.", flag_values)
-    define_once("float", "learning_rate", None, "Learning rate. Unset: the model's config default.", flag_values)
-    define_once("string", "mnist_path", None, "MNIST pickle (mnist.pkl.gz), e.g. ../shared/data/digits/mnist.pkl.gz.",
-                flag_values)
+    sibling.define_model_flags(_FLAGS, flag_values, extra=[
+        ("float", "learning_rate", "Learning rate. Unset: the model's config default."),
+        ("string", "mnist_path", "MNIST pickle (mnist.pkl.gz), e.g. ../shared/data/digits/mnist.pkl.gz.")])
 
 
 def load_data(config: OrderFreeRNNConfig, mnist_path: str):

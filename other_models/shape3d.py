@@ -54,7 +54,6 @@ from absl import flags
 
 from ganimation_tl import registry, sibling
 from ganimation_tl.errors import InputError
-from ganimation_tl.flag_utils import define_once
 
 MODEL_NAME = "shape3d"
 SHAPE_KINDS = ("box", "cylinder", "sphere", "union", "chair", "table")
@@ -453,11 +452,9 @@ _FLAGS = {
 
 def define_flags(flag_values=flags.FLAGS) -> None:
     """Define the model's flags (config fields and the common trainer flags); idempotent."""
-    sibling.define_common_flags(flag_values)
-    for name, (kind, text) in _FLAGS.items():
-        define_once(kind, name, None, text + " Unset: the config default.", flag_values)
-    define_once("integer", "shape3d_grid", None, "Voxel resolution G (32).", flag_values)
-    define_once("float", "learning_rate", None, "Learning rate. Unset: the model's config default.", flag_values)
+    sibling.define_model_flags(_FLAGS, flag_values, extra=[
+        ("integer", "shape3d_grid", "Voxel resolution G (32)."),
+        ("float", "learning_rate", "Learning rate. Unset: the model's config default.")])
 
 
 def load_data(config: Shape3DConfig) -> Tuple[ShapeSet, ShapeSet]:

@@ -55,17 +55,16 @@ Deviations from the paper (and why):
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Dict, List, Optional
 
 import numpy as np
-from absl import flags, logging
+from absl import flags
 
 from ganimation_tl import registry
 from ganimation_tl.errors import InputError
-from ganimation_tl.flag_utils import define_once
-from ganimation_tl.sibling import config_or_input_error, define_common_flags, images_grid, run_trainer
+from ganimation_tl.sibling import (config_or_input_error, define_model_flags, images_grid, require_flag,
+                                   train_and_evaluate)
 
 __all__ = ["TinyFaceConfig", "build_generator", "build_discriminator", "psnr", "bicubic_down", "bicubic_up",
            "TinyFaceData", "prepare_data", "sample_background_crops", "library_photos", "TinyFaceSRGAN",
@@ -657,12 +656,9 @@ _FLAGS = {
 
 def define_flags(flag_values=flags.FLAGS) -> None:
     """Define the common flags, this model's config flags, ``--cfp_dir`` and ``--tinyface_max_identities``."""
-    define_common_flags(flag_values)
-    for name, (kind, text) in _FLAGS.items():
-        define_once(kind, name, None, text + " Unset: the config default.", flag_values)
-    define_once("string", "cfp_dir", None, "CFP data folder (holding Data/Images, Data/Fiducials).", flag_values)
-    define_once("integer", "tinyface_max_identities", None, "Use only the first N CFP identities (tests).",
-                flag_values)
+    define_model_flags(_FLAGS, flag_values, extra=[
+        ("string", "cfp_dir", "CFP data folder (holding Data/Images, Data/Fiducials)."),
+        ("integer", "tinyface_max_identities", "Use only the first N CFP identities (tests).")])
 
 
 def train(flag_values=flags.FLAGS) -> Dict[str, float]:
@@ -673,12 +669,9 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
     Raises:
         InputError: bad settings (e.g. ``--image_size`` not a multiple of 16) or a missing ``--cfp_dir``.
     """
-    from ganimation_tl.trainer import write_json_atomic
-
     config = config_or_input_error(TinyFaceConfig, flag_values)
-    if flag_values.cfp_dir is None:
-        raise InputError("--cfp_dir is required (the CFP folder, e.g. ../shared/data/cfp)")
-    data = prepare_data(flag_values.cfp_dir, config, flag_values.tinyface_max_identities)
+    cfp_dir = require_flag(flag_values, "cfp_dir", "the CFP folder, e.g. ../shared/data/cfp")
+    data = prepare_data(cfp_dir, config, flag_values.tinyface_max_identities)
     half = config.batch_size // 2
     pos, neg = np.flatnonzero(data.train_labels > 0.5), np.flatnonzero(data.train_labels < 0.5)
     steps = min(len(pos), len(neg)) // half
@@ -691,15 +684,9 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
             idx = np.concatenate([p[b * half:(b + 1) * half], n[b * half:(b + 1) * half]])
             yield {"hr": data.train_hr[idx], "lr": data.train_lr[idx], "labels": data.train_labels[idx]}
 
-    metrics = run_trainer(MODEL_NAME, model, make_dataset, steps_per_epoch=steps, epochs=config.epochs,
-                          flag_values=flag_values, config=config, data_description=data.description)
-    result = evaluate(model, data)
-    workdir = flag_values.workdir or os.path.join("runs", MODEL_NAME)
-    write_json_atomic(os.path.join(workdir, "heldout_metrics.json"), result)
-    logging.info("held-out: %s", json.dumps(result))
-    metrics = dict(metrics)
-    metrics.update(result)
-    return metrics
+    return train_and_evaluate(MODEL_NAME, model, make_dataset, lambda: evaluate(model, data), steps_per_epoch=steps,
+                              epochs=config.epochs, flag_values=flag_values, config=config,
+                              data_description=data.description)
 
 
 registry.register(registry.ModelEntry(

@@ -52,14 +52,12 @@ Deviations (no public code exists; everything below was inferred or reduced):
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Dict, Iterator, Tuple
 
 from absl import flags, logging
 
 from ganimation_tl import registry
-from ganimation_tl.flag_utils import define_once
-from ganimation_tl.sibling import config_or_input_error, define_common_flags, images_grid, run_trainer
+from ganimation_tl.sibling import config_or_input_error, define_model_flags, images_grid, run_trainer, write_run_json
 
 __all__ = ["VDAConfig", "BilliardsSimulator", "render_numpy", "physics_step", "rollout", "render",
            "gaussian_blur", "build_perception", "perception_input", "VisualDeanimation", "simulator_for",
@@ -528,9 +526,7 @@ _CONFIG_FLAGS = {
 
 def define_flags(flag_values=flags.FLAGS) -> None:
     """Define the VDA flags and the common trainer flags (idempotent)."""
-    define_common_flags(flag_values)
-    for name, (kind, text) in _CONFIG_FLAGS.items():
-        define_once(kind, name, None, text + " Unset: the config default.", flag_values)
+    define_model_flags(_CONFIG_FLAGS, flag_values)
 
 
 def train(flag_values=flags.FLAGS) -> Dict[str, float]:
@@ -543,7 +539,6 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
         InputError: invalid settings (the message names the field).
     """
     import json
-    from ganimation_tl.trainer import write_json_atomic
 
     config = config_or_input_error(VDAConfig, flag_values)
     model = VisualDeanimation(config)
@@ -556,8 +551,7 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
     frames, states = held_out_clips(config)
     result = model.evaluate(frames, states)
     result.update({"stage": config.vda_stage, "test_clips": int(frames.shape[0])})
-    workdir = flag_values.workdir or os.path.join("runs", MODEL_NAME)
-    write_json_atomic(os.path.join(workdir, "evaluation.json"), result)
+    write_run_json(MODEL_NAME, flag_values, "evaluation.json", result)
     logging.info("vda (%s): %s", config.vda_stage, json.dumps({k: v for k, v in result.items()
                                                                 if not isinstance(v, list)}))
     metrics = dict(metrics)

@@ -52,16 +52,14 @@ Keras 3) for the CPU budget; 32x32 frames, one object, 8 frames.
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Dict, Tuple
 
 import numpy as np
 from absl import flags
 
 from ganimation_tl import registry
-from ganimation_tl.errors import InputError
-from ganimation_tl.flag_utils import define_once
-from ganimation_tl.sibling import config_or_input_error, define_common_flags, images_grid, run_trainer
+from ganimation_tl.sibling import (MNIST_ADAM_FLAGS, config_or_input_error, define_config_field_flags,
+                                   define_model_flags, images_grid, run_trainer)
 
 NAME = "video_completion"
 P = "video_completion_"
@@ -440,26 +438,15 @@ def load_digits_for(flag_values, config: VideoCompletionConfig, split: str):
     """MNIST digits when the data is 'mnist' (InputError naming --mnist_path if missing), else (None, None)."""
     if config.video_completion_data != "mnist":
         return None, None
-    from ganimation_tl.datasets.digits import load_mnist
-    path = flag_values.mnist_path
-    if not path or not os.path.isfile(path):
-        raise InputError("--mnist_path: MNIST file %r not found (needed by --video_completion_data=mnist; e.g. "
-                         "../shared/data/digits/mnist.pkl.gz)" % (path,))
-    return load_mnist(path, split)
+    from ganimation_tl.datasets.digits import load_mnist_for_flag
+    return load_mnist_for_flag(flag_values.mnist_path, split, hint="needed by --video_completion_data=mnist; e.g. "
+                               "../shared/data/digits/mnist.pkl.gz")
 
 
 def define_flags(flag_values=flags.FLAGS) -> None:
     """Define the model's flags (config fields and ``--mnist_path``); idempotent."""
-    define_common_flags(flag_values)
-    define_once("string", "mnist_path", None, "Path of the classic mnist.pkl.gz (e.g. ../shared/data/digits/"
-                "mnist.pkl.gz).", flag_values)
-    define_once("float", "learning_rate", None, "Adam learning rate. Unset: the model's default.", flag_values)
-    define_once("float", "beta1", None, "Adam beta1. Unset: the model's default.", flag_values)
-    for field in dataclasses.fields(VideoCompletionConfig):
-        if field.name.startswith(P):
-            kind = {int: "integer", float: "float", str: "string"}[type(field.default)]
-            define_once(kind, field.name, None, "Video completion %s. Unset: %r."
-                        % (field.name[len(P):].replace("_", " "), field.default), flag_values)
+    define_model_flags({}, flag_values, extra=MNIST_ADAM_FLAGS)
+    define_config_field_flags(VideoCompletionConfig, P, "Video completion %s. Unset: %r.", flag_values)
 
 
 def train(flag_values=flags.FLAGS) -> Dict[str, float]:

@@ -15,13 +15,13 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
 from ganimation_tl.errors import InputError
 
-__all__ = ["load_mnist", "load_sklearn_digits", "make_digits_m", "SPLITS"]
+__all__ = ["load_mnist", "load_mnist_for_flag", "load_sklearn_digits", "make_digits_m", "SPLITS"]
 
 SPLITS = ("train", "valid", "test")
 _MNIST_CACHE: Dict[str, tuple] = {}
@@ -58,6 +58,29 @@ def load_mnist(path: str, split: str = "train") -> Tuple[np.ndarray, np.ndarray]
             raise InputError("cannot read MNIST pickle %s: %s" % (path, error))
         _MNIST_CACHE[key] = tuple(parts)
     return _MNIST_CACHE[key][SPLITS.index(split)]
+
+
+def load_mnist_for_flag(path: Optional[str], split: str, flag: str = "--mnist_path",
+                        hint: str = "expected the classic mnist.pkl.gz, e.g. ../shared/data/digits/mnist.pkl.gz"
+                        ) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`load_mnist` for a path given by a flag, checking first that the file exists.
+
+    Args:
+        path: the flag's value (None or empty when unset).
+        split: ``train``, ``valid`` or ``test``.
+        flag: the flag to name in the error message, with dashes.
+        hint: what the file should be, for the message.
+
+    Returns:
+        ``(images float32 [N, 28, 28, 1] in [0, 1], labels int32 [N] in 0..9)``.
+
+    Raises:
+        InputError: ``"<flag>: MNIST file <path> not found (<hint>)"`` if unset or not a file; else as
+            :func:`load_mnist`.
+    """
+    if not path or not os.path.isfile(path):
+        raise InputError("%s: MNIST file %r not found (%s)" % (flag, path, hint))
+    return load_mnist(path, split)
 
 
 def load_sklearn_digits(size: int = 28) -> Tuple[np.ndarray, np.ndarray]:
