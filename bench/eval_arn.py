@@ -26,15 +26,12 @@ import numpy as np  # noqa: E402
 
 
 def parse_config(path):
-    from absl import flags
+    from bench._common import model_flags
     from ganimation_tl import registry
     from ganimation_tl.sibling import config_or_input_error
     from other_models import arn as A
     registry.load_all()
-    fv = flags.FlagValues()
-    flags.DEFINE_string("model", "arn", "model", flag_values=fv)
-    A.define_flags(fv)
-    fv(["eval", "--flagfile=%s" % path])
+    fv = model_flags(A.define_flags, path, model="arn")
     return config_or_input_error(A.ARNConfig, fv), fv.cfp_dir
 
 

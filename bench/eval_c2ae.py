@@ -31,6 +31,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+from bench._common import model_flags  # noqa: E402
+
 flags.DEFINE_string("flagfile_model", "configs/c2ae_debug.cfg", "Model flagfile.")
 flags.DEFINE_string("eval_workdir", "runs/eval_c2ae_v3", "Training workdir (fresh; runs/eval_c2ae, runs/eval_c2ae_v2 hold older runs).")
 flags.DEFINE_float("train_minutes", 15.0, "Training time budget of this call (minutes).")
@@ -87,10 +89,8 @@ def main(argv):
     from ganimation_tl.trainer import write_json_atomic
     import other_models.c2ae as c2ae
 
-    fv = flags.FlagValues()
-    c2ae.define_flags(fv)
-    fv(["eval", "--flagfile=" + FLAGS.flagfile_model, "--workdir=" + FLAGS.eval_workdir,
-        "--max_minutes=%g" % FLAGS.train_minutes])
+    fv = model_flags(c2ae.define_flags, FLAGS.flagfile_model, "--workdir=" + FLAGS.eval_workdir,
+                     "--max_minutes=%g" % FLAGS.train_minutes)
     config, model, train_set, test_set = c2ae.build_from_flags(fv)
     test_x = model.features(test_set.images)
     probe = slice(0, config.batch_size)

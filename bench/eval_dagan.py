@@ -30,20 +30,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np
 from absl import flags, logging
 
+from bench._common import define_eval_flags, hog_features, model_flags  # noqa: E402
+
 EVAL = flags.FlagValues()
-flags.DEFINE_float("max_minutes", 15.0, "Training budget in minutes (wall clock).", flag_values=EVAL)
-flags.DEFINE_string("workdir", "runs/dagan_eval", "Training workdir (resumed if it has a checkpoint).", flag_values=EVAL)
-flags.DEFINE_string("flagfile_path", "configs/dagan_debug.cfg", "Model flagfile.", flag_values=EVAL)
-flags.DEFINE_string("output", "docs/results/dagan.json", "Where to write the JSON results.", flag_values=EVAL)
-flags.DEFINE_integer("max_steps", None, "Optional step cap (default: the config's epochs).", flag_values=EVAL)
-
-
-def hog_features(images: np.ndarray) -> np.ndarray:
-    """HOG descriptors ``[N, D]`` of images ``[N, S, S, 3]`` in [-1, 1] (grey, S/8-pixel cells)."""
-    from skimage.feature import hog
-    grey = ((images + 1.0) / 2.0).mean(axis=-1)
-    cell = max(2, images.shape[1] // 8)
-    return np.stack([hog(g, orientations=9, pixels_per_cell=(cell, cell), cells_per_block=(2, 2)) for g in grey])
+define_eval_flags(EVAL, "dagan", 15.0)
 
 
 def real_vs_fake_auc(real: np.ndarray, fake: np.ndarray, seed: int = 0) -> float:
@@ -70,14 +60,9 @@ def main(argv):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    fv = flags.FlagValues()
-    dagan.define_flags(fv)
-    flags.DEFINE_string("model", "dagan", "", flag_values=fv)
-    args = ["eval", "--flagfile=" + EVAL.flagfile_path, "--workdir=" + EVAL.workdir,
-            "--max_minutes=%g" % EVAL.max_minutes]
-    if EVAL.max_steps:
-        args.append("--max_steps=%d" % EVAL.max_steps)
-    fv(args)
+    steps_cap = ["--max_steps=%d" % EVAL.max_steps] if EVAL.max_steps else []
+    fv = model_flags(dagan.define_flags, EVAL.flagfile_path, "--workdir=" + EVAL.workdir,
+                     "--max_minutes=%g" % EVAL.max_minutes, *steps_cap, model="dagan")
     start = time.time()
     config, data, model = dagan.prepare(fv)
     last = dagan.train(fv, prepared=(config, data, model))

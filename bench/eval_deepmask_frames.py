@@ -20,6 +20,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np
 from absl import app, flags
 
+from bench._common import checkpoint_step, model_flags  # noqa: E402
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("config", "configs/deepmask_frames_debug.cfg", "Flagfile of the run.")
 flags.DEFINE_string("eval_workdir", "runs/eval_deepmask_frames", "Workdir of the evaluated run.")
@@ -30,22 +32,18 @@ flags.DEFINE_string("output", "docs/results/deepmask_frames.json", "JSON results
 
 
 def main(argv):
-    import tensorflow as tf
     from other_models import deepmask_frames as dmf
     from ganimation_tl.sibling import config_or_input_error
     from ganimation_tl.trainer import write_json_atomic
 
     t0 = time.time()
-    fv = flags.FlagValues()
-    dmf.define_flags(fv)
-    args = ["eval", "--flagfile=" + FLAGS.config, "--workdir=" + FLAGS.eval_workdir]
-    fv(args + ["--max_minutes=%g" % FLAGS.budget_minutes], known_only=True)
+    fv = model_flags(dmf.define_flags, FLAGS.config, "--workdir=" + FLAGS.eval_workdir,
+                     "--max_minutes=%g" % FLAGS.budget_minutes, known_only=True)
     config = config_or_input_error(dmf.DeepMaskFramesConfig, fv)
     if not FLAGS.skip_train:
         dmf.train(fv)
     train_minutes = (time.time() - t0) / 60.0
-    path = tf.train.latest_checkpoint(os.path.join(FLAGS.eval_workdir, "checkpoints"))
-    step = int(path.rsplit("-", 1)[1]) if path else 0
+    step = checkpoint_step(FLAGS.eval_workdir)
     model = dmf.load_trained(FLAGS.eval_workdir, config)
     digits, labels = dmf.load_digits_for(fv.mnist_path, "test")
     test = dmf.make_sequences(config, digits, labels, FLAGS.num_test, seed=987654)

@@ -25,6 +25,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np
 from absl import app, flags
 
+from bench._common import checkpoint_step, model_flags  # noqa: E402
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("config", "configs/drnet_debug.cfg", "Flagfile of the run to train/evaluate.")
 flags.DEFINE_string("eval_workdir", "runs/eval_drnet", "Workdir of the evaluated run.")
@@ -36,16 +38,7 @@ flags.DEFINE_string("output", "docs/results/drnet.json", "JSON results file.")
 
 def _parse_run_flags(extra):
     from other_models import drnet
-    fv = flags.FlagValues()
-    drnet.define_flags(fv)
-    fv(["eval", "--flagfile=" + FLAGS.config, "--workdir=" + FLAGS.eval_workdir] + list(extra), known_only=True)
-    return fv
-
-
-def _checkpoint_step(workdir):
-    import tensorflow as tf
-    path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
-    return 0 if path is None else int(path.rsplit("-", 1)[1])
+    return model_flags(drnet.define_flags, FLAGS.config, "--workdir=" + FLAGS.eval_workdir, *extra, known_only=True)
 
 
 def train_with_budget():
@@ -58,7 +51,7 @@ def train_with_budget():
     fv1 = _parse_run_flags(["--max_steps=%d" % config.main_steps,
                             "--max_minutes=%g" % (0.75 * FLAGS.budget_minutes)])
     drnet.train(fv1)
-    step = _checkpoint_step(FLAGS.eval_workdir)
+    step = checkpoint_step(FLAGS.eval_workdir)
     extra = ["--max_minutes=%g" % (0.25 * FLAGS.budget_minutes)]
     if step < config.main_steps:
         epochs = max(1, step // config.drnet_epoch_size)
@@ -125,7 +118,7 @@ def main(argv):
     if not FLAGS.skip_train:
         reached = train_with_budget()
     train_minutes = (time.time() - t0) / 60.0
-    final_step = _checkpoint_step(FLAGS.eval_workdir)
+    final_step = checkpoint_step(FLAGS.eval_workdir)
     model = drnet.load_trained(FLAGS.eval_workdir, config, config.drnet_num_digits)
 
     # 1. reconstruction

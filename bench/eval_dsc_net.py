@@ -24,6 +24,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+from bench._common import model_flags  # noqa: E402
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("datasets", "orl,coil20", "Comma-separated: orl, coil20.")
 flags.DEFINE_string("seeds", "0,1,2", "Comma-separated seeds.")
@@ -44,13 +46,10 @@ SETTINGS = {
 
 def run_seed(dataset: str, seed: int, workdir: str) -> dict:
     from other_models import dsc_net
-    fv = flags.FlagValues()
-    flags.DEFINE_string("model", None, "", flag_values=fv)
-    dsc_net.define_flags(fv)
     setting = SETTINGS[dataset]
-    fv(["eval", "--flagfile=%s" % (REPO / setting["config"]),
-        "--dsc_mat_path=%s" % os.path.join(FLAGS.subspace_dir, setting["file"]),
-        "--seed=%d" % seed, "--workdir=%s" % workdir, "--log_every=250", "--image_every=0"])
+    fv = model_flags(dsc_net.define_flags, REPO / setting["config"],
+                     "--dsc_mat_path=%s" % os.path.join(FLAGS.subspace_dir, setting["file"]),
+                     "--seed=%d" % seed, "--workdir=%s" % workdir, "--log_every=250", "--image_every=0", model="dsc_net")
     start = time.time()
     metrics = dsc_net.train(fv)
     return {"seed": seed, "accuracy": float(metrics["cluster/accuracy"]),

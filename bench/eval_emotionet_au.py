@@ -19,11 +19,9 @@ Usage (from the repository root): ``python bench/eval_emotionet_au.py --max_minu
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # BLAS threads thrash on the shared, oversubscribed CPU
@@ -34,21 +32,14 @@ sys.path.insert(0, REPO)
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+from bench._common import model_flags, write_json_atomic  # noqa: E402
+
 flags.DEFINE_float("max_minutes", 15.0, "Training budget in minutes (data rendering not included).")
 flags.DEFINE_string("workdir", "runs/eval_emotionet_au", "Workdir of the run (wiped first).")
 flags.DEFINE_string("out", "docs/results/emotionet_au.json", "Where to write the JSON results.")
 flags.DEFINE_string("config", "configs/emotionet_au_debug.cfg", "Flagfile to train from.")
 flags.DEFINE_multi_string("override", [], "Extra --flag=value for the model (e.g. --override=--epochs=5).")
 FLAGS = flags.FLAGS
-
-
-def write_json_atomic(path: str, record: dict) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=os.path.dirname(os.path.abspath(path)))
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
 
 
 def main(argv):
@@ -58,10 +49,8 @@ def main(argv):
     from ganimation_tl.au_data import load_au_table
     if os.path.isdir(FLAGS.workdir):
         shutil.rmtree(FLAGS.workdir)
-    fv = flags.FlagValues()
-    emo.define_flags(fv)
-    fv(["eval", "--flagfile=" + FLAGS.config, "--workdir=" + FLAGS.workdir, "--max_minutes=%g" % FLAGS.max_minutes]
-       + list(FLAGS.override))
+    fv = model_flags(emo.define_flags, FLAGS.config, "--workdir=" + FLAGS.workdir,
+                     "--max_minutes=%g" % FLAGS.max_minutes, *FLAGS.override)
     config = emo.config_from(fv)
     t0 = time.time()
     data = emo.prepare_data(config)

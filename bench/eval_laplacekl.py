@@ -20,13 +20,14 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from absl import app, flags  # noqa: E402
+
+from bench._common import model_flags, write_json_atomic  # noqa: E402
 
 flags.DEFINE_float("max_minutes", 24.0, "Total training budget in minutes (split over the two runs).")
 flags.DEFINE_string("workdir_root", "runs/eval_laplacekl", "Folder for the two runs' workdirs (wiped first).")
@@ -39,22 +40,11 @@ def train_run(workdir: str, minutes: float, extra=()):
     """Train one model through the registry from the debug flagfile; returns (metrics, seconds)."""
     from ganimation_tl import registry
     import other_models.laplacekl as lkl
-    fv = flags.FlagValues()
-    lkl.define_flags(fv)
-    fv(["eval", "--flagfile=" + FLAGS.config, "--workdir=" + workdir, "--max_minutes=%g" % minutes,
-        "--image_every=0"] + list(extra))
+    fv = model_flags(lkl.define_flags, FLAGS.config, "--workdir=" + workdir, "--max_minutes=%g" % minutes,
+                     "--image_every=0", *extra)
     start = time.time()
     metrics = registry.get("laplacekl").train(fv)
     return metrics, time.time() - start
-
-
-def write_json_atomic(path: str, record: dict) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=os.path.dirname(os.path.abspath(path)))
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
 
 
 def main(argv):

@@ -31,15 +31,12 @@ import numpy as np  # noqa: E402
 
 
 def parse_config(path):
-    from absl import flags
+    from bench._common import model_flags
     from ganimation_tl import registry
     from ganimation_tl.sibling import config_or_input_error
     from other_models import luo_transfer as L
     registry.load_all()
-    fv = flags.FlagValues()
-    flags.DEFINE_string("model", "luo_transfer", "model", flag_values=fv)
-    L.define_flags(fv)
-    fv(["eval", "--flagfile=%s" % path])
+    fv = model_flags(L.define_flags, path, model="luo_transfer")
     return config_or_input_error(L.LuoTransferConfig, fv), fv.mnist_path
 
 

@@ -27,7 +27,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # BLAS threads thrash on the shared, oversubscribed CPU
@@ -38,6 +37,8 @@ sys.path.insert(0, REPO)
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+from bench._common import model_flags, write_json_atomic  # noqa: E402
+
 flags.DEFINE_float("max_minutes", 20.0, "Total training budget in minutes (split over all runs).")
 flags.DEFINE_string("seeds", "0,1,2", "Comma-separated seeds (data and initialisation).")
 flags.DEFINE_string("workdir_root", "runs/eval_ml_zsl", "Folder for the runs' workdirs (wiped first).")
@@ -46,20 +47,9 @@ flags.DEFINE_string("config", "configs/ml_zsl_debug.cfg", "Flagfile to train fro
 FLAGS = flags.FLAGS
 
 
-def write_json_atomic(path: str, record: dict) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=os.path.dirname(os.path.abspath(path)))
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-
-
 def run(config, data, workdir, minutes):
     import other_models.ml_zsl as zsl
-    fv = flags.FlagValues()
-    zsl.define_flags(fv)
-    fv(["eval", "--flagfile=" + FLAGS.config, "--workdir=" + workdir, "--max_minutes=%g" % minutes])
+    fv = model_flags(zsl.define_flags, FLAGS.config, "--workdir=" + workdir, "--max_minutes=%g" % minutes)
     start = time.time()
     model, _ = zsl.fit(config, data, fv)
     seconds = time.time() - start
@@ -82,9 +72,7 @@ def main(argv):
     runs = {"graph": [], "no_graph": [], "graph_other": []}
     message = other = None
     for seed in seeds:
-        fv = flags.FlagValues()
-        zsl.define_flags(fv)
-        fv(["eval", "--flagfile=" + FLAGS.config, "--seed=%d" % seed])
+        fv = model_flags(zsl.define_flags, FLAGS.config, "--seed=%d" % seed)
         config = zsl.config_from(fv)
         data = zsl.prepare_data(config)
         steps = int(config.ml_zsl_propagation_steps)

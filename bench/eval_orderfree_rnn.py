@@ -23,6 +23,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+from bench._common import model_flags  # noqa: E402
+
 flags.DEFINE_string("flagfile_model", "configs/orderfree_rnn_debug.cfg", "Model flagfile.")
 flags.DEFINE_string("eval_workdir", "runs/eval_orderfree_rnn", "Training workdir.")
 flags.DEFINE_float("train_minutes", 20.0, "Training time budget of this call (minutes).")
@@ -36,10 +38,8 @@ def main(argv):
     from ganimation_tl.trainer import write_json_atomic
     import other_models.orderfree_rnn as ofr
 
-    fv = flags.FlagValues()
-    ofr.define_flags(fv)
-    fv(["eval", "--flagfile=" + FLAGS.flagfile_model, "--workdir=" + FLAGS.eval_workdir,
-        "--max_minutes=%g" % FLAGS.train_minutes])
+    fv = model_flags(ofr.define_flags, FLAGS.flagfile_model, "--workdir=" + FLAGS.eval_workdir,
+                     "--max_minutes=%g" % FLAGS.train_minutes)
     start = time.time()
     ofr.train(fv)
     train_seconds = time.time() - start

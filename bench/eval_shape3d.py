@@ -25,6 +25,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+from bench._common import model_flags  # noqa: E402
+
 flags.DEFINE_string("flagfile_model", "configs/shape3d_debug.cfg", "Model flagfile.")
 flags.DEFINE_string("eval_workdir", "runs/eval_shape3d", "Parent of the two training workdirs.")
 flags.DEFINE_float("train_minutes", 10.0, "Training time budget of each of the two runs (minutes).")
@@ -49,11 +51,9 @@ def main(argv):
     results, timings = {}, {}
     data = None
     for mode in ("voxel", "mask"):
-        fv = flags.FlagValues()
-        s3d.define_flags(fv)
         workdir = os.path.join(FLAGS.eval_workdir, mode)
-        fv(["eval", "--flagfile=" + FLAGS.flagfile_model, "--workdir=" + workdir, "--shape3d_supervision=" + mode,
-            "--max_minutes=%g" % FLAGS.train_minutes])
+        fv = model_flags(s3d.define_flags, FLAGS.flagfile_model, "--workdir=" + workdir,
+                         "--shape3d_supervision=" + mode, "--max_minutes=%g" % FLAGS.train_minutes)
         start = time.time()
         s3d.train(fv)
         timings[mode] = time.time() - start

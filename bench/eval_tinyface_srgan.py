@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,21 +25,14 @@ sys.path.insert(0, REPO)
 
 from absl import app, flags  # noqa: E402
 
+from bench._common import model_flags, write_json_atomic  # noqa: E402
+
 flags.DEFINE_float("max_minutes", 14.0, "Training budget of the GAN, minutes.")
 flags.DEFINE_float("classifier_minutes", 4.0, "Budget of the bicubic comparison classifier, minutes.")
 flags.DEFINE_string("workdir", "runs/eval_tinyface_srgan", "Workdir of the run (wiped first).")
 flags.DEFINE_string("out", "docs/results/tinyface_srgan.json", "Where to write the JSON results.")
 flags.DEFINE_string("config", "configs/tinyface_srgan_debug.cfg", "Flagfile to train from.")
 FLAGS = flags.FLAGS
-
-
-def write_json_atomic(path: str, record: dict) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=os.path.dirname(os.path.abspath(path)))
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
 
 
 def main(argv):
@@ -52,9 +44,8 @@ def main(argv):
 
     if os.path.isdir(FLAGS.workdir):
         shutil.rmtree(FLAGS.workdir)
-    fv = flags.FlagValues()
-    tfs.define_flags(fv)
-    fv(["eval", "--flagfile=" + FLAGS.config, "--workdir=" + FLAGS.workdir, "--max_minutes=%g" % FLAGS.max_minutes])
+    fv = model_flags(tfs.define_flags, FLAGS.config, "--workdir=" + FLAGS.workdir,
+                     "--max_minutes=%g" % FLAGS.max_minutes)
     t0 = time.time()
     metrics = registry.get("tinyface_srgan").train(fv)
     train_seconds = time.time() - t0

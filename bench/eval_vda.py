@@ -28,6 +28,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+from bench._common import model_flags  # noqa: E402
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("stages", "supervised,deanimation", "Stages to train and evaluate.")
 flags.DEFINE_float("max_minutes", 20.0, "Training budget in minutes, split 1:4 between supervised and deanimation.")
@@ -42,11 +44,8 @@ BUDGET_SHARE = {"supervised": 0.2, "deanimation": 0.8}
 
 def run_stage(stage: str, workdir: str, minutes: float) -> dict:
     from other_models import vda
-    fv = flags.FlagValues()
-    flags.DEFINE_string("model", None, "", flag_values=fv)
-    vda.define_flags(fv)
-    fv(["eval", "--flagfile=%s" % (REPO / "configs" / "vda_debug.cfg"), "--workdir=%s" % workdir,
-        "--max_minutes=%g" % minutes, "--image_every=500"] + STAGE_ARGS[stage])
+    fv = model_flags(vda.define_flags, REPO / "configs" / "vda_debug.cfg", "--workdir=%s" % workdir,
+                     "--max_minutes=%g" % minutes, "--image_every=500", *STAGE_ARGS[stage], model="vda")
     start = time.time()
     metrics = vda.train(fv)
     with open(os.path.join(workdir, "evaluation.json"), encoding="utf-8") as f:

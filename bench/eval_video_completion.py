@@ -21,6 +21,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np
 from absl import app, flags
 
+from bench._common import checkpoint_step, model_flags  # noqa: E402
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("config", "configs/video_completion_debug.cfg", "Flagfile of the runs.")
 flags.DEFINE_string("eval_workdir", "runs/eval_video_completion", "Workdir prefix (<prefix>_<data>).")
@@ -33,7 +35,6 @@ flags.DEFINE_string("output", "docs/results/video_completion.json", "JSON result
 
 
 def main(argv):
-    import tensorflow as tf
     from other_models import video_completion as vc
     from ganimation_tl.sibling import config_or_input_error
     from ganimation_tl.trainer import write_json_atomic
@@ -44,15 +45,12 @@ def main(argv):
     for data in FLAGS.datasets:
         t1 = time.time()
         workdir = "%s_%s" % (FLAGS.eval_workdir, data)
-        fv = flags.FlagValues()
-        vc.define_flags(fv)
-        fv(["eval", "--flagfile=" + FLAGS.config, "--workdir=" + workdir, "--video_completion_data=" + data,
-            "--max_minutes=%g" % FLAGS.budget_minutes], known_only=True)
+        fv = model_flags(vc.define_flags, FLAGS.config, "--workdir=" + workdir, "--video_completion_data=" + data,
+                         "--max_minutes=%g" % FLAGS.budget_minutes, known_only=True)
         config = config_or_input_error(vc.VideoCompletionConfig, fv)
         if not FLAGS.skip_train:
             vc.train(fv)
-        path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
-        step = int(path.rsplit("-", 1)[1]) if path else 0
+        step = checkpoint_step(workdir)
         model = vc.load_trained(workdir, config)
         digits, labels = vc.load_digits_for(fv, config, "test")
         frames = vc.make_videos(config, FLAGS.num_test, 987654, digits, labels)
