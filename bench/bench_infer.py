@@ -142,7 +142,7 @@ def main():
                 for b in (int(v) for v in args.batches.split(",")):
                     x = rng.uniform(-1, 1, (b, 128, 128, 3)).astype(np.float32)
                     a = rng.uniform(0, 1, (b, 17)).astype(np.float32)
-                    sec = median_time(lambda: backend.edit(x, a), args.repeats)
+                    sec = median_time(lambda b=backend: b.edit(x, a), args.repeats)
                     print("SavedModel  serving_default batch %d: %.0f ms/batch, %.1f images/s (%.0f ms/image)"
                           % (b, 1e3 * sec, b / sec, 1e3 * sec / b))
             del backend
