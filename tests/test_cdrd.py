@@ -1,23 +1,14 @@
 """CDRD (other_models/cdrd.py): smoke run through the registry, paper-specific pieces, bad input."""
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-MNIST = SHARED / "data" / "digits" / "mnist.pkl.gz"
+from sibling_helpers import MNIST, REPO, model_flags
 
 
 def _flags(*extra):
-    from absl import flags
-    from ganimation_tl import registry
-    import other_models.cdrd  # noqa: F401  (registers "cdrd")
-    fv = flags.FlagValues()
-    registry.get("cdrd").define_flags(fv)
-    fv(["test", "--flagfile=%s" % (REPO / "configs" / "cdrd_debug.cfg")] + list(extra))
-    return fv
+    return model_flags("cdrd", *extra, flagfile="cdrd_debug.cfg")
 
 
 @pytest.mark.skipif(not MNIST.is_file(), reason="needs ../shared/data/digits/mnist.pkl.gz beside the checkout")

@@ -1,23 +1,14 @@
 """CyCADA (other_models/cycada.py): smoke run through the registry, paper-specific pieces, bad input."""
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-MNIST = SHARED / "data" / "digits" / "mnist.pkl.gz"
+from sibling_helpers import MNIST, REPO, model_flags
 
 
 def _flags(*extra):
-    from absl import flags
-    from ganimation_tl import registry
-    import other_models.cycada  # noqa: F401  (registers "cycada")
-    fv = flags.FlagValues()
-    registry.get("cycada").define_flags(fv)
-    fv(["test", "--flagfile=%s" % (REPO / "configs" / "cycada_debug.cfg")] + list(extra))
-    return fv
+    return model_flags("cycada", *extra, flagfile="cycada_debug.cfg")
 
 
 TINY = ["--cycada_num_source=64", "--cycada_num_target=64", "--cycada_num_target_test=40", "--batch_size=8",

@@ -1,24 +1,14 @@
 """DA-GAN (other_models/dagan.py): smoke run through the registry, simulator and BEGAN pieces, bad input."""
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
-from absl import flags
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-CFP = SHARED / "data" / "cfp"
-needs_cfp = pytest.mark.skipif(not CFP.is_dir(), reason="CFP data not found at ../shared/data/cfp beside the checkout")
+from sibling_helpers import CFP, model_flags, needs_cfp
 
 
 def _flags(*extra):
-    from other_models import dagan
-    fv = flags.FlagValues()
-    dagan.define_flags(fv)
-    flags.DEFINE_string("model", "dagan", "", flag_values=fv)
-    fv(["test", "--flagfile=%s" % (REPO / "configs" / "dagan_debug.cfg")] + list(extra))
-    return fv
+    return model_flags("dagan", *extra, flagfile="dagan_debug.cfg", model="dagan")
 
 
 @needs_cfp

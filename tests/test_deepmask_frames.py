@@ -23,7 +23,7 @@ def _small_config(**kw):
 @pytest.mark.skipif(not MNIST.is_file(), reason="../shared/data/digits/mnist.pkl.gz not beside the checkout")
 def test_two_step_smoke_run_through_registry(tmp_path, monkeypatch):
     from ganimation_tl import registry
-    import other_models.deepmask_frames  # noqa: F401
+    import other_models.deepmask_frames  # noqa: F401  (registers the model)
     monkeypatch.chdir(REPO)
     fv = flags.FlagValues()
     registry.get("deepmask_frames").define_flags(fv)

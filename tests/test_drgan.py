@@ -1,25 +1,14 @@
 """DR-GAN (other_models/drgan.py): smoke run through the registry, paper pieces against NumPy, bad input."""
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
-from absl import flags
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-CFP = SHARED / "data" / "cfp"
-needs_cfp = pytest.mark.skipif(not CFP.is_dir(), reason="CFP data not found at ../shared/data/cfp beside the checkout")
+from sibling_helpers import CFP, model_flags, needs_cfp
 
 
 def _flags(*extra):
-    from other_models import drgan
-    fv = flags.FlagValues()
-    drgan.define_flags(fv)
-    flags.DEFINE_string("model", "drgan", "", flag_values=fv)
-    fv(["test", "--flagfile=%s" % (REPO / "configs" / "drgan_debug.cfg")] + list(extra))
-    return fv
+    return model_flags("drgan", *extra, flagfile="drgan_debug.cfg", model="drgan")
 
 
 @needs_cfp

@@ -34,7 +34,7 @@ def _small_config(**kw):
 @needs_mnist
 def test_two_step_smoke_run_through_registry(tmp_path, monkeypatch):
     from ganimation_tl import registry
-    import other_models.drnet  # noqa: F401  (registers)
+    import other_models.drnet  # noqa: F401  (registers the model)
     monkeypatch.chdir(REPO)
     fv = _flags(tmp_path, "--max_steps=2", "--batch_size=4", "--drnet_nf=8", "--drnet_epoch_size=1", "--epochs=1",
                 "--drnet_lstm_epochs=1", "--log_every=1", "--image_every=0")

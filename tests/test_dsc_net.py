@@ -3,9 +3,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from absl import flags
 
 from ganimation_tl.errors import InputError
+
+from sibling_helpers import model_flags
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 ORL = SHARED / "data" / "subspace" / "ORL_32x32.mat"
@@ -13,12 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _flag_values(*args):
-    from other_models import dsc_net
-    fv = flags.FlagValues()
-    flags.DEFINE_string("model", None, "model name (train.py's flag)", flag_values=fv)
-    dsc_net.define_flags(fv)
-    fv(["test"] + list(args))
-    return fv
+    return model_flags("dsc_net", *args, model=None)
 
 
 def test_registered():

@@ -8,9 +8,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 import pytest
-from absl import flags
 
 from ganimation_tl.errors import InputError
+
+from sibling_helpers import model_flags
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -18,18 +19,13 @@ CONFIG = REPO / "configs" / "emotionet_au_debug.cfg"
 
 
 def _flags(*extra):
-    from other_models import emotionet_au
-    fv = flags.FlagValues()
-    emotionet_au.define_flags(fv)
-    fv(["test", "--flagfile=%s" % CONFIG] + list(extra))
-    return fv
+    return model_flags("emotionet_au", *extra, flagfile="emotionet_au_debug.cfg")
 
 
 @pytest.fixture(scope="module")
 def trained_workdir(tmp_path_factory):
     """A 2-step run of the debug config on 24 faces, through the registry (train.py's path)."""
     from ganimation_tl import registry
-    import other_models.emotionet_au  # noqa: F401  (registers itself)
     workdir = tmp_path_factory.mktemp("emotionet_au")
     real = [] if (SHARED / "data").is_dir() else ["--emotionet_real_aus="]
     fv = _flags("--max_steps=2", "--workdir=%s" % workdir, "--emotionet_train_faces=24",

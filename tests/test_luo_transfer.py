@@ -135,7 +135,6 @@ def test_alpha_warmup_schedule_and_layer_selection():
 
 
 def test_one_discriminator_per_adapted_layer_and_alpha_reaches_the_step():
-    import tensorflow as tf
     cfg = L.LuoTransferConfig(luo_embedding_dim=8, luo_disc_units=4, luo_fc=16, luo_conv1=2, luo_conv2=3,
                               luo_dt_layers="embedding", luo_alpha=0.5, luo_alpha_warmup=2, luo_pretrain_steps=1,
                               batch_size=4)

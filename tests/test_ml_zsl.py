@@ -8,21 +8,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 import pytest
-from absl import flags
 
 from ganimation_tl.aus import AU_NAMES
 from ganimation_tl.errors import InputError
+
+from sibling_helpers import model_flags
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "ml_zsl_debug.cfg"
 
 
 def _flags(*extra):
-    from other_models import ml_zsl
-    fv = flags.FlagValues()
-    ml_zsl.define_flags(fv)
-    fv(["test", "--flagfile=%s" % CONFIG] + list(extra))
-    return fv
+    return model_flags("ml_zsl", *extra, flagfile="ml_zsl_debug.cfg")
 
 
 def _i(name):
@@ -31,7 +28,6 @@ def _i(name):
 
 def test_smoke_two_steps_through_registry(tmp_path):
     from ganimation_tl import registry
-    import other_models.ml_zsl  # noqa: F401  (registers itself)
     fv = _flags("--max_steps=2", "--workdir=%s" % tmp_path, "--ml_zsl_train_faces=96", "--ml_zsl_test_faces=40",
                 "--ml_zsl_identities=20", "--batch_size=32", "--log_every=1")
     metrics = registry.get("ml_zsl").train(fv)

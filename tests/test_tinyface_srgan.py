@@ -1,25 +1,17 @@
 """Tests of other_models/tinyface_srgan.py: networks, PSNR, resizing, negatives, a 2-step smoke run."""
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-CFP = SHARED / "data" / "cfp"
-needs_cfp = pytest.mark.skipif(not CFP.is_dir(), reason="../shared/data/cfp (CFP photos) is not beside the checkout")
+from sibling_helpers import CFP, model_flags, needs_cfp
 
 tfs = pytest.importorskip("other_models.tinyface_srgan")
 
 
 def _flags(*overrides):
-    from absl import flags
-    fv = flags.FlagValues()
-    tfs.define_flags(fv)
-    fv(["test", "--flagfile=%s" % (REPO / "configs" / "tinyface_srgan_debug.cfg")] + list(overrides))
-    return fv
+    return model_flags("tinyface_srgan", *overrides, flagfile="tinyface_srgan_debug.cfg")
 
 
 def test_psnr_on_known_error():

@@ -4,20 +4,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from absl import flags
 
 from ganimation_tl.errors import InputError
+
+from sibling_helpers import model_flags
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _flag_values(*args):
-    from other_models import vda
-    fv = flags.FlagValues()
-    flags.DEFINE_string("model", None, "model name (train.py's flag)", flag_values=fv)
-    vda.define_flags(fv)
-    fv(["test"] + list(args))
-    return fv
+    return model_flags("vda", *args, model=None)
 
 
 def test_two_step_smoke_run(tmp_path):

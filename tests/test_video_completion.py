@@ -21,7 +21,7 @@ def _small_config(**kw):
 
 def test_two_step_smoke_run_through_registry(tmp_path, monkeypatch):
     from ganimation_tl import registry
-    import other_models.video_completion  # noqa: F401
+    import other_models.video_completion  # noqa: F401  (registers the model)
     monkeypatch.chdir(REPO)   # the shapes data needs no shared files
     fv = flags.FlagValues()
     registry.get("video_completion").define_flags(fv)
