@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import numpy as np
 from absl import flags
 
-__all__ = ["define_eval_flags", "model_flags", "checkpoint_step", "write_json_atomic", "hog_features"]
+__all__ = ["define_eval_flags", "parse_eval_flags", "model_flags", "checkpoint_step", "write_json_atomic", "hog_features"]
 
 
 def define_eval_flags(flag_values: flags.FlagValues, name: str, max_minutes: float) -> None:
@@ -35,6 +35,23 @@ def define_eval_flags(flag_values: flags.FlagValues, name: str, max_minutes: flo
                         flag_values=flag_values)
     flags.DEFINE_integer("max_steps", None, "Optional step cap (default: the config's epochs).",
                          flag_values=flag_values)
+
+
+def parse_eval_flags(flag_values: flags.FlagValues, argv, doc: str) -> None:
+    """Parse a script's own ``FlagValues`` from ``argv`` (``argv[0]`` is the program).
+
+    ``-h`` / ``--help`` prints ``doc`` and the flags and exits 0; an unknown flag or a bad value prints
+    one line naming it and exits 2 (no traceback).
+    """
+    import sys
+    if any(a in ("-h", "--help", "--helpfull", "-?") for a in argv[1:]):
+        print(doc.strip() + "\n\nflags:\n" + flag_values.get_help(include_special_flags=False))
+        raise SystemExit(0)
+    try:
+        flag_values(argv)
+    except flags.Error as error:
+        print("error: %s (see --help)" % error, file=sys.stderr)
+        raise SystemExit(2)
 
 
 def model_flags(define_flags: Callable[[flags.FlagValues], None], flagfile: str, *overrides: str,

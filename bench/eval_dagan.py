@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np
 from absl import flags, logging
 
-from bench._common import define_eval_flags, hog_features, model_flags  # noqa: E402
+from bench._common import define_eval_flags, hog_features, model_flags, parse_eval_flags  # noqa: E402
 
 EVAL = flags.FlagValues()
 define_eval_flags(EVAL, "dagan", 15.0)
@@ -52,7 +52,7 @@ def real_vs_fake_auc(real: np.ndarray, fake: np.ndarray, seed: int = 0) -> float
 
 
 def main(argv):
-    EVAL(argv)
+    parse_eval_flags(EVAL, argv, __doc__)
     logging.set_verbosity(logging.INFO)
     from ganimation_tl.trainer import write_json_atomic
     from other_models import dagan

@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np
 from absl import flags, logging
 
-from bench._common import define_eval_flags, hog_features, model_flags  # noqa: E402
+from bench._common import define_eval_flags, hog_features, model_flags, parse_eval_flags  # noqa: E402
 
 EVAL = flags.FlagValues()
 define_eval_flags(EVAL, "drgan", 20.0)
@@ -56,7 +56,7 @@ def cosine_auc(features: np.ndarray, i, j, same) -> float:
 
 
 def main(argv):
-    EVAL(argv)
+    parse_eval_flags(EVAL, argv, __doc__)
     logging.set_verbosity(logging.INFO)
     from ganimation_tl.trainer import write_json_atomic
     from other_models import drgan
