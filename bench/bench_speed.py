@@ -10,7 +10,10 @@ image (median of ``--repeats`` timed calls after a warm-up call, pooled over ``-
 * critic step; generator step;
 * one full 5:1 iteration cycle (``n_critic`` = 5 iterations: 5 critic steps + 1 generator step,
   which consume 5 batches; ms per image = cycle time / (5 * batch)). TL runs ``GANimation.train_step``
-  with its defaults (fused generator iteration); ``tl-unfused`` is the official order;
+  with its defaults (fused generator iteration); ``tl-unfused`` is the official order; ``tl-bf16``
+  turns on oneDNN's automatic bfloat16 rewrite of the traced steps (grappler
+  ``auto_mixed_precision_onednn_bfloat16``: fp32 weights, bf16 convolutions and matmuls; CPUs with
+  AVX512-BF16 or AMX), the bf16-training lever;
 * ``trainer`` (TL): the project's real training, ``Trainer.run`` on on-the-fly synthetic faces
   through the ``tf.data`` pipeline with scalar summaries, timed by the loop itself over 10 iterations
   after 5 warm-up iterations; plus its input wait (share of time waiting for data) and the time of
@@ -37,7 +40,7 @@ from absl import app, flags
 from ganimation_tl.bench import N_CRITIC, flops_per_image
 
 flags.DEFINE_list("batch_sizes", ["4", "25"], "Batch sizes.")
-flags.DEFINE_list("frameworks", ["tl", "torch"], "tl, torch (and variants tl-unfused, tl-micro5).")
+flags.DEFINE_list("frameworks", ["tl", "torch"], "tl, torch (and variants tl-unfused, tl-micro5, tl-bf16).")
 flags.DEFINE_list("measures", ["infer", "critic", "generator", "iteration", "trainer"], "What to time.")
 flags.DEFINE_integer("image_size", 128, "Image side.")
 flags.DEFINE_integer("repeats", 3, "Timed calls per measurement, after one warm-up call.")
@@ -66,6 +69,8 @@ def _worker_tl(measure, batch, size, repeats, variant):
     import tensorflow as tf
     from ganimation_tl.model import GANimation, GANimationConfig
 
+    if variant == "bf16":
+        tf.config.optimizer.set_experimental_options({"auto_mixed_precision_onednn_bfloat16": True})
     config = GANimationConfig(image_size=size, batch_size=batch,
                               fuse_generator_forward=variant != "unfused",
                               micro_batch_size=5 if variant == "micro5" else 0)
