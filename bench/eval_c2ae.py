@@ -2,11 +2,14 @@
 
 Usage::
 
-    python bench/eval_c2ae.py [--flagfile_model=configs/c2ae_debug.cfg] [--eval_workdir=runs/eval_c2ae_v3]
-        [--train_minutes=15] [--out=docs/results/c2ae.json]
+    python bench/eval_c2ae.py [--flagfile_model=configs/c2ae_conv_debug.cfg] [--eval_workdir=runs/eval_c2ae_conv40]
+        [--train_minutes=30] [--out=docs/results/c2ae_conv.json]
+
+The default is the convolutional feature mapping (``--c2ae_feature_net=conv``); the paper's dense Fx is
+``--flagfile_model=configs/c2ae_debug.cfg --eval_workdir=runs/eval_c2ae_v3 --out=docs/results/c2ae.json``.
 
 Trains C2AE through the library (``registry.get('c2ae').train``, the code path of
-``python train.py --model=c2ae --flagfile=configs/c2ae_debug.cfg``) in ``--workdir`` (resuming if a
+``python train.py --model=c2ae --flagfile=configs/c2ae_conv_debug.cfg``) in ``--workdir`` (resuming if a
 checkpoint is there; ``--max_minutes`` caps this call's training time), restores the final weights and
 scores the test composites (MNIST test digits). With ``--c2ae_validation_images`` in the model config
 the decision threshold is chosen on those held-out training composites (never on the test set).
@@ -33,10 +36,10 @@ from absl import app, flags  # noqa: E402
 
 from bench._common import model_flags  # noqa: E402
 
-flags.DEFINE_string("flagfile_model", "configs/c2ae_debug.cfg", "Model flagfile.")
-flags.DEFINE_string("eval_workdir", "runs/eval_c2ae_v3", "Training workdir (fresh; runs/eval_c2ae, runs/eval_c2ae_v2 hold older runs).")
-flags.DEFINE_float("train_minutes", 15.0, "Training time budget of this call (minutes).")
-flags.DEFINE_string("out", "docs/results/c2ae.json", "Result JSON.")
+flags.DEFINE_string("flagfile_model", "configs/c2ae_conv_debug.cfg", "Model flagfile.")
+flags.DEFINE_string("eval_workdir", "runs/eval_c2ae_conv40", "Training workdir (resumed if it holds a checkpoint; runs/eval_c2ae_v3 holds the dense-Fx run).")
+flags.DEFINE_float("train_minutes", 30.0, "Training time budget of this call (minutes).")
+flags.DEFINE_string("out", "docs/results/c2ae_conv.json", "Result JSON.")
 flags.DEFINE_string("br_cache_dir", "runs/eval_c2ae_br_cache",
                     "Cache of binary-relevance results, keyed by a SHA-256 of the exact train/test arrays and "
                     "settings ('' disables the cache).")

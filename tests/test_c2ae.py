@@ -135,3 +135,36 @@ def test_negative_validation_flag_is_input_error_naming_flag(tmp_path):
                  "--mnist_path=%s" % (tmp_path / "missing.pkl.gz"), "--workdir=%s" % tmp_path])
     with pytest.raises(InputError, match="c2ae_validation_images"):
         c2ae.train(fv)
+
+
+def test_conv_feature_mapping_shapes_decay_and_learning():
+    """conv Fx: [B, S*S] -> [B, K] in (-0.5, 0.5); its conv kernels are weight-decayed; it learns to
+    read which quadrant of an image is lit (a multi-label toy problem)."""
+    from other_models.c2ae import C2AE, C2AEConfig, build_networks
+    with pytest.raises(ValueError, match="c2ae_feature_net"):
+        C2AEConfig(c2ae_feature_net="resnet")
+    with pytest.raises(ValueError, match="square"):
+        build_networks(15, 4, 8, 3, prefix="bad", feature_net="conv")
+    with pytest.raises(ValueError, match="divisible by 4"):
+        build_networks(36, 4, 8, 3, prefix="bad6", feature_net="conv")
+    config = C2AEConfig(image_size=8, c2ae_hidden=32, batch_size=64, learning_rate=3e-3, c2ae_optimizer="adam",
+                        c2ae_weight_decay=0.0, c2ae_feature_net="conv", c2ae_train_images=64)
+    model = C2AE(config, feature_dim=64, num_labels=4)
+    assert any("filters" in k.name for k in model.kernels)
+    rng = np.random.default_rng(0)
+    y = (rng.random((64, 4)) < 0.5).astype(np.float32)
+    y[y.sum(1) == 0, 0] = 1.0
+    y[y.sum(1) == 4, 3] = 0.0
+    images = rng.normal(scale=0.3, size=(64, 8, 8)).astype(np.float32)
+    for q, (r, c) in enumerate([(0, 0), (0, 4), (4, 0), (4, 4)]):
+        images[:, r:r + 4, c:c + 4] += 2.0 * y[:, q, None, None]
+    x = images.reshape(64, 64)
+    import tensorflow as tf
+    fx = model.fx(tf.constant(x)).numpy()
+    assert fx.shape == (64, 3) and np.all(np.abs(fx) < 0.5)
+    from ganimation_tl.multilabel import micro_f1
+    before = micro_f1(y, model.predict(x))
+    for step in range(300):
+        model.train_step((x, y), step)
+    after = micro_f1(y, model.predict(x))
+    assert after > 0.9 and after > before + 0.3, (before, after)
