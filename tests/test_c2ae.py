@@ -82,12 +82,13 @@ def test_missing_mnist_is_input_error_naming_flag(tmp_path):
 
 
 @pytest.mark.skipif(not MNIST.is_file(), reason="../shared/data/digits/mnist.pkl.gz is not beside the checkout")
-def test_two_step_smoke_run_from_debug_config(tmp_path):
+@pytest.mark.parametrize("config", ["c2ae_debug.cfg", "c2ae_conv_debug.cfg"])
+def test_two_step_smoke_run_from_debug_config(tmp_path, config):
     import tensorflow as tf
     from ganimation_tl import registry
     registry.load_all()
     entry = registry.get("c2ae")
-    fv = _flags(["--flagfile=%s" % (REPO / "configs" / "c2ae_debug.cfg"), "--mnist_path=%s" % MNIST,
+    fv = _flags(["--flagfile=%s" % (REPO / "configs" / config), "--mnist_path=%s" % MNIST,
                  "--workdir=%s" % tmp_path, "--max_steps=2", "--log_every=1", "--c2ae_train_images=128",
                  "--c2ae_test_images=32", "--batch_size=64", "--c2ae_hidden=32",
                  "--c2ae_validation_images=32"])

@@ -167,13 +167,15 @@ def test_sigterm_and_sigint_stop_cleanly_with_a_checkpoint(sig, tmp_path):
     assert step >= 3 and critic_iters == step and generator_iters == (step + 4) // 5
 
 
-def test_sigkill_twenty_times_always_resumes_from_the_last_checkpoint(tmp_path):
+@pytest.mark.parametrize("kills", [5, pytest.param(20, marks=pytest.mark.slow)])
+def test_sigkill_repeatedly_always_resumes_from_the_last_checkpoint(tmp_path, kills):
     """Kill -9 at random moments (start-up, mid-step, mid-checkpoint, mid-image); every restart resumes at
-    the newest checkpoint's step with matching optimizer state, and no final-named file is half-written."""
+    the newest checkpoint's step with matching optimizer state, and no final-named file is half-written.
+    The 20-kill run (about 3 minutes) is marked ``slow``: ``python -m pytest -m slow``."""
     rng = random.Random(0)
     expected = None
     resumed_steps = []
-    for attempt in range(20):
+    for attempt in range(kills):
         process = start_training(tmp_path)
         lines = wait_for(process, "starting from step 0" if expected is None else "Resumed from")
         if expected is not None:
@@ -196,5 +198,5 @@ def test_sigkill_twenty_times_always_resumes_from_the_last_checkpoint(tmp_path):
         for png in (tmp_path / "samples").glob("*.png") if (tmp_path / "samples").exists() else []:
             from PIL import Image
             Image.open(png).load()        # every final-named image is complete
-    assert len(resumed_steps) >= 15 and resumed_steps[-1] > 0
+    assert len(resumed_steps) >= kills * 3 // 4 and resumed_steps[-1] > 0, resumed_steps
     assert resumed_steps == sorted(resumed_steps)
