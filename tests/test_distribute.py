@@ -249,6 +249,7 @@ def test_make_strategy_rejects_bad_names_and_tf_config():
     assert "TF_CONFIG" in proc.stdout
 
 
+@pytest.mark.slow  # ~21 s; the default run keeps the two-worker sync + chief-resume test
 def test_multi_worker_time_budget_of_one_worker_stops_both_at_the_same_step(tmp_path):
     workdir = tmp_path / "run"
     # Only worker 1 has a (tiny) time budget: it runs out after its first step, and the chief, which

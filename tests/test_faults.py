@@ -155,7 +155,7 @@ def read_state(workdir):
             get("generator_optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"))
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_sigterm_and_sigint_stop_cleanly_with_a_checkpoint(sig, tmp_path):
     process = start_training(tmp_path, "--checkpoint_every=1000")
     wait_for(process, "step 3/")

@@ -533,6 +533,7 @@ def test_cli_video(workdir, tmp_path):
     assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(cv2.VideoCapture(str(VIDEO)).get(cv2.CAP_PROP_FPS), rel=1e-3)
 
 
+@pytest.mark.slow  # ~23 s
 def test_cli_edit_then_huge_photo_within_memory(workdir, astronaut_rgb, astronaut, tmp_path):
     """The CLI writes every output; an 8000x8000 photo (64 MP, 192 MB as RGB) goes through the whole path with
     a peak RSS close to that of the 512-px run."""
