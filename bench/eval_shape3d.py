@@ -5,6 +5,9 @@ Usage::
     python bench/eval_shape3d.py [--flagfile_model=configs/shape3d_debug.cfg] [--eval_workdir=runs/eval_shape3d]
         [--train_minutes=10] [--out=docs/results/shape3d.json]
 
+The silhouette model needs about 60 epochs: ``--flagfile_model=configs/shape3d_debug_e60.cfg
+--train_minutes=20`` (both checks pass there; ``docs/results/shape3d.md``).
+
 Trains two models through the library (``registry.get('shape3d').train``, i.e. ``python train.py
 --model=shape3d --flagfile=configs/shape3d_debug.cfg --shape3d_supervision=voxel|mask``) in
 ``<eval_workdir>/voxel`` and ``<eval_workdir>/mask`` (``--train_minutes`` each), then measures the
