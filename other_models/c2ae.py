@@ -189,33 +189,43 @@ def output_loss(outputs, labels, scale: float = 5.0):
 
 
 # ---------------------------------------------------------------------------------------------- networks
-def _mlp(in_dim: int, sizes, out_act, name: str, dropout: float = 0.0):
-    """A static TL MLP ``[B, in_dim] -> [B, sizes[-1]]`` (leaky-ReLU 0.1 hidden layers); with
-    ``dropout > 0`` a Dropout layer (drop rate ``dropout``, training mode only) before every Dense layer."""
+def _dense_layers(x, in_dim: int, sizes, out_act, name: str, dropout: float = 0.0):
+    """Apply Dense layers ``sizes`` (leaky-ReLU 0.1 hidden, ``out_act`` last, He-scaled truncated-normal
+    init) to the TL tensor ``x`` of width ``in_dim``; with ``dropout > 0`` a Dropout layer (drop rate
+    ``dropout``, training mode only) before every Dense layer. Layer names ``<name>_d<i>``/``_drop<i>``."""
     import tensorflow as tf
     import tensorlayer as tl
-    from ganimation_tl.networks import unique_model_name
 
-    x = inputs = tl.layers.Input([None, in_dim], name=name + "_in")
     previous = in_dim
     for i, size in enumerate(sizes):
         last = i == len(sizes) - 1
         if dropout > 0:
             x = tl.layers.Dropout(keep=1.0 - dropout, seed=None, name="%s_drop%d" % (name, i))(x)
         act = out_act if last else (lambda t: tf.nn.leaky_relu(t, alpha=0.1))
-        x = tl.layers.Dense(size, act=act, in_channels=previous, W_init=tl.initializers.truncated_normal(stddev=float(np.sqrt(2.0 / previous))),
+        x = tl.layers.Dense(size, act=act, in_channels=previous,
+                            W_init=tl.initializers.truncated_normal(stddev=float(np.sqrt(2.0 / previous))),
                             name="%s_d%d" % (name, i))(x)
         previous = size
-    return tl.models.Model(inputs=inputs, outputs=x, name=unique_model_name(name))
+    return x
+
+
+def _mlp(in_dim: int, sizes, out_act, name: str, dropout: float = 0.0):
+    """A static TL MLP ``[B, in_dim] -> [B, sizes[-1]]`` (:func:`_dense_layers`)."""
+    import tensorlayer as tl
+    from ganimation_tl.networks import unique_model_name
+
+    inputs = tl.layers.Input([None, in_dim], name=name + "_in")
+    outputs = _dense_layers(inputs, in_dim, sizes, out_act, name, dropout)
+    return tl.models.Model(inputs=inputs, outputs=outputs, name=unique_model_name(name))
 
 
 def _conv_feature_mapping(side: int, sizes, out_act, name: str, dropout: float = 0.0):
     """Convolutional Fx, a static TL model ``[B, side*side] -> [B, sizes[-1]]``.
 
     The standardised pixel vector is reshaped to ``[B, side, side, 1]`` (NHWC), passed through
-    :data:`CONV_CHANNELS` 3x3 'SAME' convolutions (leaky-ReLU 0.1, He-normal init), each followed by 2x2
-    max pooling, flattened, then through the same fully connected layers as the MLP Fx (``sizes``;
-    optional dropout before each Dense layer). Not in the paper (whose inputs are precomputed feature
+    :data:`CONV_CHANNELS` 3x3 'SAME' convolutions (leaky-ReLU 0.1, He-scaled truncated-normal init), each followed by 2x2
+    max pooling, flattened, then through the same fully connected layers as the MLP Fx
+    (:func:`_dense_layers` with ``sizes``). Not in the paper (whose inputs are precomputed feature
     vectors): for raw image inputs the convolutions share weights over the four tiles of a composite.
 
     Raises:
@@ -238,15 +248,7 @@ def _conv_feature_mapping(side: int, sizes, out_act, name: str, dropout: float =
         x = tl.layers.MaxPool2d((2, 2), (2, 2), padding="SAME", name="%s_p%d" % (name, i))(x)
         previous = channels
     x = tl.layers.Flatten(name=name + "_flat")(x)
-    previous = (side // 4) ** 2 * previous
-    for i, size in enumerate(sizes):
-        last = i == len(sizes) - 1
-        if dropout > 0:
-            x = tl.layers.Dropout(keep=1.0 - dropout, seed=None, name="%s_drop%d" % (name, i))(x)
-        x = tl.layers.Dense(size, act=out_act if last else lrelu, in_channels=previous,
-                            W_init=tl.initializers.truncated_normal(stddev=float(np.sqrt(2.0 / previous))),
-                            name="%s_d%d" % (name, i))(x)
-        previous = size
+    x = _dense_layers(x, (side // 4) ** 2 * previous, sizes, out_act, name, dropout)
     return tl.models.Model(inputs=inputs, outputs=x, name=unique_model_name(name))
 
 
