@@ -40,7 +40,7 @@ MNIST_ADAM_FLAGS = (
 )
 
 # Flag kind of a config field, by the type of its default (see define_config_field_flags).
-_FIELD_FLAG_KINDS = {int: "integer", float: "float", str: "string"}
+_FIELD_FLAG_KINDS = {bool: "bool", int: "integer", float: "float", str: "string"}
 
 
 def define_common_flags(flag_values=flags.FLAGS) -> None:
@@ -87,7 +87,7 @@ def define_config_field_flags(config_cls, prefix: str, help_format: str, flag_va
     name starts with ``prefix``; idempotent.
 
     Args:
-        config_cls: a config dataclass; the fields taken must have int, float or str defaults.
+        config_cls: a config dataclass; the fields taken must have bool, int, float or str defaults.
         prefix: field-name prefix, e.g. ``"drnet_"``.
         help_format: ``%``-format with two slots: the field name without ``prefix`` and with spaces for
             underscores, and the field's default (``"DrNet %s. Unset: %r."``).

@@ -28,14 +28,29 @@ mirrors them (a dense layer to 4x4x4nf, BN, LeakyReLU, 4x4 stride-2 transposed c
 last one to the frame channels with a sigmoid). C: Linear(2|h_p| -> sd_nf) ReLU, Linear(sd_nf) ReLU, Linear(1).
 LSTM: Linear(|h_c|+|h_p| -> H), L LSTM layers of H units, Linear(H -> |h_p|), tanh.
 
-Data: Moving MNIST from the real MNIST digits (:mod:`ganimation_tl.datasets.moving_mnist`), two digits,
-each in its own channel (drnet-py), generated on the fly (a new seeded batch every iteration).
+Data (``--drnet_data``):
+
+* ``moving_mnist`` (default): Moving MNIST from the real MNIST digits (:mod:`ganimation_tl.datasets.moving_mnist`),
+  two digits, each in its own channel (drnet-py), generated on the fly (a new seeded batch every iteration).
+* ``face_video``: one real face video (``--video_path``; ``configs/drnet_face_debug.cfg`` uses
+  ``../shared/data/video/WolfgangLanger_Pexels.mp4``), the face tracked with MTCNN and cropped to a fixed-size
+  RGB square per frame (:mod:`ganimation_tl.datasets.face_video`): identity is the content, expression and head
+  motion the pose (the issue's setting; the paper's nearest is KTH, one person per video, content = person and
+  background, pose = the person's movement). Clips are T frames taken every
+  ``drnet_video_stride``-th frame inside blocks of ``drnet_video_block`` frames; every
+  ``drnet_video_test_every``-th block is held out for evaluation; half the clips are mirrored left-right;
+  ``drnet_video_max_frames`` (0: all) reads only the first frames.
+  With a single person the "other video" of the scene discriminator is another clip of the same video
+  (another time), and the content code has only one identity to represent.
 
 Deviations from the paper / code, and why:
 
 * Frames 32x32 with 16x16 digits instead of 64x64 with 32x32 digits, nf 32 instead of 64, |h_c| 32 and
   |h_p| 5, scene discriminator 64 units, LSTM 1 x 64 units instead of 2 x 256: CPU budget (spec section (f)).
   ``configs/drnet.cfg`` has the paper-code sizes (64 px, nf 64, 128/10, 2 x 256).
+* ``--drnet_skips`` (off by default: the paper's architecture) adds drnet-py's ``dcgan_unet`` skip connections,
+  the content encoder's feature maps concatenated into the decoder at each resolution (drnet-py's default content
+  model, also for MNIST). In our 1500-step CPU probe it did not change the content-swap result (chance).
 * The 1x1 -> 4x4 first decoder layer is a dense layer (same map as a 4x4 VALID transposed conv on a 1x1 input).
 * Frame offsets k are drawn uniformly in [1, max_step] (Lua style) rather than drnet-py's consecutive frames
   x[0..3], for stronger disentangling pressure (spec pitfall "frame sampling").
@@ -44,7 +59,9 @@ Deviations from the paper / code, and why:
 * Negatives for C use the second half of the batch rolled by one (always another video) instead of a random
   permutation (which can pair a video with itself).
 * The LSTM's learning rate is 2e-3 (Lua's value; drnet-py uses 2e-4) for the short CPU schedule.
-* The real face-video configuration of the issue is not implemented (time); see docs/results/drnet.md.
+* Face video: the paper trains on many videos (KTH: 25 people, 600 videos); here there is one 20-second video of
+  one person, so the content code is not asked to separate identities, only to stay the same
+  across time, and the scene discriminator's negatives are clips of the same video at other times.
 """
 from __future__ import annotations
 
@@ -59,6 +76,8 @@ from ganimation_tl.sibling import (MNIST_ADAM_FLAGS, config_or_input_error, defi
                                    define_model_flags, images_grid, run_trainer)
 
 NAME = "drnet"
+#: Values of ``--drnet_data``.
+DATA_SOURCES = ("moving_mnist", "face_video")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,11 +112,18 @@ class DrNetConfig:
     drnet_lstm_lr: float = 2e-3
     drnet_n_past: int = 5
     drnet_n_future: int = 5
+    drnet_data: str = "moving_mnist"
+    drnet_video_stride: int = 2
+    drnet_video_block: int = 48
+    drnet_video_test_every: int = 5
+    drnet_video_max_frames: int = 0
+    drnet_skips: bool = False
 
     def __post_init__(self):
         positive = ("image_size", "batch_size", "epochs", "drnet_epoch_size", "drnet_content_dim", "drnet_pose_dim",
                     "drnet_nf", "drnet_sd_nf", "drnet_max_step", "drnet_num_digits", "drnet_digit_size",
-                    "drnet_max_speed", "drnet_lstm_hidden", "drnet_lstm_layers", "drnet_n_past", "drnet_n_future")
+                    "drnet_max_speed", "drnet_lstm_hidden", "drnet_lstm_layers", "drnet_n_past", "drnet_n_future",
+                    "drnet_video_stride", "drnet_video_block")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError("%s must be positive, got %r" % (name, getattr(self, name)))
@@ -120,6 +146,26 @@ class DrNetConfig:
                 raise ValueError("%s must be >= 0, got %r" % (name, getattr(self, name)))
         if not 0 <= self.beta1 < 1:
             raise ValueError("beta1 must be in [0, 1), got %r" % self.beta1)
+        if self.drnet_data not in DATA_SOURCES:
+            raise ValueError("drnet_data must be one of %s, got %r" % (", ".join(DATA_SOURCES), self.drnet_data))
+        if self.drnet_data == "face_video":
+            if self.drnet_video_max_frames < 0:
+                raise ValueError("drnet_video_max_frames must be >= 0 (0: all), got %r" % self.drnet_video_max_frames)
+            if self.drnet_video_test_every < 2:
+                raise ValueError("drnet_video_test_every must be >= 2, got %r" % self.drnet_video_test_every)
+            if self.clip_span > self.drnet_video_block:
+                raise ValueError("a clip spans (n_past + n_future - 1) x drnet_video_stride + 1 = %d frames, more "
+                                 "than drnet_video_block (%d)" % (self.clip_span, self.drnet_video_block))
+
+    @property
+    def channels(self) -> int:
+        """Frame channels: one per digit (Moving MNIST, drnet-py) or 3 (RGB face video)."""
+        return 3 if self.drnet_data == "face_video" else self.drnet_num_digits
+
+    @property
+    def clip_span(self) -> int:
+        """Video frames covered by one face-video clip of T frames taken every ``drnet_video_stride`` frames."""
+        return (self.sequence_length - 1) * self.drnet_video_stride + 1
 
     @property
     def sequence_length(self) -> int:
@@ -139,12 +185,14 @@ def _bn(x, n, act, name):
     return BatchNorm(n, decay=0.9, act=act, name=name)(x)
 
 
-def build_encoder(image_size: int, channels: int, nf: int, code_dim: int, name: str):
+def build_encoder(image_size: int, channels: int, nf: int, code_dim: int, name: str, skips: bool = False):
     """DCGAN encoder (E_c or E_p; drnet-py ``dcgan_64.encoder``) as a static TL model.
 
     Input float32 ``[B, S, S, C]`` in [0, 1] (NHWC). Output ``[B, code_dim]`` in (-1, 1) (BN then tanh).
     ``log2(S / 4)`` blocks of 4x4/2 conv (nf * 2**i channels, no bias) + BN + LeakyReLU(0.2), then a 4x4
-    VALID conv to ``code_dim``, BN, tanh.
+    VALID conv to ``code_dim``, BN, tanh. With ``skips`` (drnet-py ``dcgan_unet`` content encoder) the outputs
+    are ``[code, f_0, ..., f_{n-1}]``: the code and each block's feature map ``[B, S / 2**(i+1), S / 2**(i+1),
+    nf * 2**i]`` for the decoder's skip connections.
     """
     import tensorflow as tf
     import tensorlayer as tl
@@ -154,24 +202,30 @@ def build_encoder(image_size: int, channels: int, nf: int, code_dim: int, name: 
     p = name + "_"
     x = inp = tl.layers.Input([None, image_size, image_size, channels], name=p + "frames")
     side, ch_in, ch, i = image_size, channels, nf, 0
+    features = []
     while side > 4:
         x = tl.layers.Conv2d(ch, (4, 4), (2, 2), padding="SAME", W_init=weight_init(), b_init=None,
                              in_channels=ch_in, name=p + "conv%d" % i)(x)
         x = _bn(x, ch, lambda t: tf.nn.leaky_relu(t, 0.2), p + "bn%d" % i)
+        features.append(x)
         side, ch_in, ch, i = side // 2, ch, ch * 2, i + 1
     x = tl.layers.Conv2d(code_dim, (4, 4), (1, 1), padding="VALID", W_init=weight_init(), b_init=None,
                          in_channels=ch_in, name=p + "code_conv")(x)
     x = _bn(x, code_dim, tf.nn.tanh, p + "code_bn")
     x = tl.layers.Reshape([-1, code_dim], name=p + "code")(x)
-    return tl.models.Model(inputs=inp, outputs=x, name=unique_model_name(name))
+    return tl.models.Model(inputs=inp, outputs=[x] + features if skips else x, name=unique_model_name(name))
 
 
-def build_decoder(image_size: int, channels: int, nf: int, content_dim: int, pose_dim: int, name: str):
-    """DCGAN decoder D(h_c, h_p) (drnet-py ``dcgan_64.decoder``) as a static TL model.
+def build_decoder(image_size: int, channels: int, nf: int, content_dim: int, pose_dim: int, name: str,
+                  skips: bool = False):
+    """DCGAN decoder D(h_c, h_p) (drnet-py ``dcgan_64.decoder``; with ``skips`` its ``dcgan_unet`` decoder) as a
+    static TL model.
 
-    Inputs ``[h_c [B, content_dim], h_p [B, pose_dim]]``; output frames float32 ``[B, S, S, C]`` in (0, 1)
-    (sigmoid). Dense to 4x4x(nf * 2**(n-1)) + BN + LeakyReLU(0.2), then n 4x4/2 transposed convs (BN +
-    LeakyReLU, the last to C channels with a sigmoid), n = log2(S / 4).
+    Inputs ``[h_c [B, content_dim], h_p [B, pose_dim]]``, plus with ``skips`` the content encoder's feature maps
+    ``f_0 .. f_{n-1}`` (see :func:`build_encoder`); output frames float32 ``[B, S, S, C]`` in (0, 1) (sigmoid).
+    Dense to 4x4x(nf * 2**(n-1)) + BN + LeakyReLU(0.2), then n 4x4/2 transposed convs (BN + LeakyReLU, the last
+    to C channels with a sigmoid), n = log2(S / 4); with ``skips`` each transposed conv's input is concatenated
+    (channels) with the content feature map of the same resolution, as in a U-Net.
     """
     import tensorflow as tf
     import tensorlayer as tl
@@ -182,6 +236,8 @@ def build_decoder(image_size: int, channels: int, nf: int, content_dim: int, pos
     n_up = int(round(np.log2(image_size // 4)))
     hc = tl.layers.Input([None, content_dim], name=p + "content")
     hp = tl.layers.Input([None, pose_dim], name=p + "pose")
+    skip_inputs = [tl.layers.Input([None, image_size // 2 ** (i + 1), image_size // 2 ** (i + 1), nf * 2 ** i],
+                                   name=p + "skip%d" % i) for i in range(n_up)] if skips else []
     x = tl.layers.Concat(concat_dim=-1, name=p + "concat")([hc, hp])
     ch = nf * 2 ** (n_up - 1)
     x = tl.layers.Dense(4 * 4 * ch, W_init=weight_init(), b_init=None, in_channels=content_dim + pose_dim,
@@ -191,13 +247,17 @@ def build_decoder(image_size: int, channels: int, nf: int, content_dim: int, pos
     for i in range(n_up):
         last = i == n_up - 1
         out = channels if last else ch // 2
-        x = Conv2dTranspose(out, in_channels=ch, filter_size=(4, 4), strides=(2, 2), W_init=weight_init(),
+        ch_in = ch
+        if skips:
+            x = tl.layers.Concat(concat_dim=-1, name=p + "skip_concat%d" % i)([x, skip_inputs[n_up - 1 - i]])
+            ch_in = ch + nf * 2 ** (n_up - 1 - i)
+        x = Conv2dTranspose(out, in_channels=ch_in, filter_size=(4, 4), strides=(2, 2), W_init=weight_init(),
                             b_init=tl.initializers.zeros() if last else None,
                             act=tf.nn.sigmoid if last else None, name=p + "up%d" % i)(x)
         if not last:
             x = _bn(x, out, lambda t: tf.nn.leaky_relu(t, 0.2), p + "up%d_bn" % i)
         ch = out
-    return tl.models.Model(inputs=[hc, hp], outputs=x, name=unique_model_name(name))
+    return tl.models.Model(inputs=[hc, hp] + skip_inputs, outputs=x, name=unique_model_name(name))
 
 
 def build_scene_discriminator(pose_dim: int, hidden: int, name: str):
@@ -314,10 +374,11 @@ class DrNet:
         self.channels = channels
         c = config
         tf.random.set_seed(c.seed)
-        self.content_encoder = build_encoder(c.image_size, channels, c.drnet_nf, c.drnet_content_dim, "drnet_Ec")
+        self.content_encoder = build_encoder(c.image_size, channels, c.drnet_nf, c.drnet_content_dim, "drnet_Ec",
+                                             skips=c.drnet_skips)
         self.pose_encoder = build_encoder(c.image_size, channels, c.drnet_nf, c.drnet_pose_dim, "drnet_Ep")
         self.decoder = build_decoder(c.image_size, channels, c.drnet_nf, c.drnet_content_dim, c.drnet_pose_dim,
-                                     "drnet_D")
+                                     "drnet_D", skips=c.drnet_skips)
         self.scene_discriminator = build_scene_discriminator(c.drnet_pose_dim, c.drnet_sd_nf, "drnet_C")
         self.lstm = build_pose_lstm(c.drnet_content_dim, c.drnet_pose_dim, c.drnet_lstm_hidden, c.drnet_lstm_layers,
                                     "drnet_lstm")
@@ -403,13 +464,13 @@ class DrNet:
         c = self.config
         self._set_mode(True)
         with tf.GradientTape() as tape:
-            h_c1 = self.content_encoder(x_c1)
-            h_c2 = tf.stop_gradient(self.content_encoder(x_c2))
+            content1 = self._content(x_c1)
+            h_c2 = tf.stop_gradient(self._content(x_c2)[0])
             h_p1 = self.pose_encoder(x_p1)
             h_p2 = tf.stop_gradient(self.pose_encoder(x_p2))
-            rec = self.decoder([h_c1, h_p1])
+            rec = self.decoder([content1[0], h_p1] + content1[1:])
             rec_loss = tf.reduce_mean(tf.square(rec - x_p1))
-            sim_loss = tf.reduce_mean(tf.square(h_c1 - h_c2))
+            sim_loss = tf.reduce_mean(tf.square(content1[0] - h_c2))
             adv_loss = maximally_uncertain_loss(self.scene_discriminator([h_p1, h_p2]))
             total = rec_loss + c.drnet_alpha * sim_loss + c.drnet_beta * adv_loss
         grads = tape.gradient(total, self.main_vars)
@@ -429,7 +490,7 @@ class DrNet:
         c = self.config
         self._set_mode(False)
         h_p = tf.stop_gradient(self._encode_seq(sequences))
-        h_c = tf.stop_gradient(self.content_encoder(sequences[:, c.drnet_n_past - 1]))
+        h_c = tf.stop_gradient(self._content(sequences[:, c.drnet_n_past - 1])[0])
         t_len = sequences.shape[1]
         inputs = tf.concat([tf.repeat(h_c[:, None], t_len - 1, axis=1), h_p[:, :-1]], -1)
         with tf.GradientTape() as tape:
@@ -439,13 +500,18 @@ class DrNet:
         self.opt_lstm.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return {"lstm/pose_mse": loss, "lstm/total": loss}
 
+    def _content(self, frames):
+        """[h_c, f_0, ..., f_{n-1}] with skips, else [h_c] (list of tensors)."""
+        out = self.content_encoder(frames)
+        return list(out) if self.config.drnet_skips else [out]
+
     def _encode_eval_impl(self, frames):
         self._set_mode(False)
-        return self.content_encoder(frames), self.pose_encoder(frames)
+        return tuple(self._content(frames)), self.pose_encoder(frames)
 
-    def _decode_eval_impl(self, h_c, h_p):
+    def _decode_eval_impl(self, content, h_p):
         self._set_mode(False)
-        return self.decoder([h_c, h_p])
+        return self.decoder([content[0], h_p] + list(content[1:]))
 
     def _scene_eval_impl(self, h1, h2):
         self._set_mode(False)
@@ -453,13 +519,17 @@ class DrNet:
 
     # evaluation API ------------------------------------------------------------------------------
     def encode(self, frames):
-        """(h_c ``[B, content_dim]``, h_p ``[B, pose_dim]``) of frames ``[B, S, S, C]`` in [0, 1] (eval mode)."""
-        h_c, h_p = self._encode_eval(np.asarray(frames, np.float32))
-        return h_c.numpy(), h_p.numpy()
+        """(h_c, h_p ``[B, pose_dim]``) of frames ``[B, S, S, C]`` in [0, 1] (eval mode). h_c is the content code
+        ``[B, content_dim]``, or with ``drnet_skips`` a tuple (code, f_0, ..., f_{n-1}) holding the content
+        encoder's feature maps too; pass it to :meth:`decode` as is, take the code with :func:`content_code`."""
+        content, h_p = self._encode_eval(np.asarray(frames, np.float32))
+        content = tuple(t.numpy() for t in content)
+        return (content if self.config.drnet_skips else content[0]), h_p.numpy()
 
     def decode(self, h_c, h_p) -> np.ndarray:
-        """D(h_c, h_p): frames float32 ``[B, S, S, C]`` in (0, 1) (eval mode)."""
-        return self._decode_eval(np.asarray(h_c, np.float32), np.asarray(h_p, np.float32)).numpy()
+        """D(h_c, h_p): frames float32 ``[B, S, S, C]`` in (0, 1) (eval mode); h_c as returned by :meth:`encode`."""
+        content = tuple(np.asarray(t, np.float32) for t in (h_c if isinstance(h_c, (tuple, list)) else (h_c,)))
+        return self._decode_eval(content, np.asarray(h_p, np.float32)).numpy()
 
     def scene_probability(self, h1, h2) -> np.ndarray:
         """C(h1, h2) in (0, 1), ``[B]``: probability that the two pose codes come from one video."""
@@ -474,7 +544,8 @@ class DrNet:
         sequences = np.asarray(sequences, np.float32)
         n_past = n_past or self.config.drnet_n_past
         b, t_len = sequences.shape[:2]
-        h_c, _ = self.encode(sequences[:, n_past - 1])
+        content, _ = self.encode(sequences[:, n_past - 1])
+        h_c = content_code(content)
         _, h_p = self.encode(sequences[:, :n_past].reshape((-1,) + sequences.shape[2:]))
         h_p = h_p.reshape(b, n_past, -1)
         state = self.lstm.zero_state(b)
@@ -484,8 +555,13 @@ class DrNet:
             pred, state = self.lstm.step(tf.concat([tf.constant(h_c), pose], -1), state)
             pose = tf.constant(h_p[:, t]) if t < n_past else pred
             if t >= n_past:
-                outputs.append(self.decode(h_c, pred.numpy()))
+                outputs.append(self.decode(content, pred.numpy()))
         return np.stack(outputs, axis=1)
+
+
+def content_code(h_c) -> np.ndarray:
+    """The content code ``[B, content_dim]`` of :meth:`DrNet.encode`'s h_c (a code, or a tuple code + skips)."""
+    return np.asarray(h_c[0] if isinstance(h_c, (tuple, list)) else h_c)
 
 
 def to_rgb(frame) -> np.ndarray:
@@ -513,6 +589,61 @@ def make_sequences(config: DrNetConfig, digits, labels, count: int, seed: int):
                         max_speed=config.drnet_max_speed, separate_channels=True, seed=seed)
 
 
+class FaceVideoClips:
+    """Clips of T frames (every ``drnet_video_stride``-th frame) from a tracked face video, split by blocks.
+
+    Args:
+        track: a :class:`ganimation_tl.datasets.face_video.FaceTrack` (frames ``[N, S, S, 3]`` in [0, 1]).
+        config: the DrNet config (T = n_past + n_future, stride, block, test_every).
+
+    Raises:
+        InputError: the video is too short for one training clip and one test clip.
+    """
+
+    def __init__(self, track, config: DrNetConfig):
+        from ganimation_tl.datasets.face_video import block_split, clip_starts
+        from ganimation_tl.errors import InputError
+        self.track = track
+        self.frames = track.frames
+        self.config = config
+        self.block_id, self.is_test = block_split(len(track.frames), config.drnet_video_block,
+                                                  config.drnet_video_test_every)
+        self.starts = {"train": clip_starts(self.block_id, ~self.is_test, config.clip_span),
+                       "test": clip_starts(self.block_id, self.is_test, config.clip_span)}
+        for split, starts in self.starts.items():
+            if len(starts) == 0:
+                raise InputError("--video_path: %s has %d frames, too few for a %s clip of %d frames with blocks of "
+                                 "%d and every %d-th block held out" % (track.path, len(track.frames), split,
+                                                                       config.clip_span, config.drnet_video_block,
+                                                                       config.drnet_video_test_every))
+
+    def clip(self, start: int) -> np.ndarray:
+        """The clip starting at frame ``start``: float32 ``[T, S, S, 3]``."""
+        c = self.config
+        return self.frames[start:start + c.clip_span:c.drnet_video_stride]
+
+    def sample(self, count: int, rng: np.random.Generator, split: str = "train", flip: bool = True) -> np.ndarray:
+        """``count`` random clips of ``split`` (half of them mirrored left-right if ``flip``): ``[count, T, S, S, 3]``."""
+        starts = rng.choice(self.starts[split], size=count)
+        clips = np.stack([self.clip(s) for s in starts])
+        if flip:
+            mirror = rng.random(count) < 0.5
+            clips[mirror] = clips[mirror][:, :, :, ::-1]
+        return clips
+
+
+def load_face_clips(config: DrNetConfig, video_path: Optional[str]) -> FaceVideoClips:
+    """Track the face of ``--video_path`` (MTCNN, :func:`ganimation_tl.datasets.face_video.load_face_video`) at
+    ``config.image_size`` and cut it into clips.
+
+    Raises:
+        InputError: missing/unreadable video, no face found, or a video too short for the clips.
+    """
+    from ganimation_tl.datasets.face_video import load_face_video
+    return FaceVideoClips(load_face_video(video_path, config.image_size, max_frames=config.drnet_video_max_frames),
+                          config)
+
+
 def sample_frame_tuples(frames: np.ndarray, max_step: int, rng: np.random.Generator) -> np.ndarray:
     """Pick (x_c1, x_c2, x_p1, x_p2) per video: x_c1 = x^t, x_p1 = x^{t+k} (k in [1, max_step]), x_c2 and x_p2 two
     further random frames of the same video. frames ``[B, T, S, S, C]`` -> float32 ``[4, B, S, S, C]``."""
@@ -526,24 +657,44 @@ def sample_frame_tuples(frames: np.ndarray, max_step: int, rng: np.random.Genera
 # ---------------------------------------------------------------------------------------------- CLI
 def define_flags(flag_values=flags.FLAGS) -> None:
     """Define DrNet's flags (config fields and ``--mnist_path``); idempotent."""
-    define_model_flags({}, flag_values, extra=MNIST_ADAM_FLAGS)
+    define_model_flags({}, flag_values, extra=MNIST_ADAM_FLAGS + (
+        ("string", "video_path", "Face video for --drnet_data=face_video (e.g. "
+                                 "../shared/data/video/WolfgangLanger_Pexels.mp4)."),))
     define_config_field_flags(DrNetConfig, "drnet_", "DrNet %s (see configs/drnet.cfg). Unset: %r.", flag_values)
 
 
 def train(flag_values=flags.FLAGS) -> Dict[str, float]:
-    """Train DrNet (then its pose LSTM) on on-the-fly Moving MNIST; returns the last logged metrics.
+    """Train DrNet (then its pose LSTM) on on-the-fly Moving MNIST (``--drnet_data=moving_mnist``) or on clips of
+    a tracked face video (``--drnet_data=face_video --video_path=...``, held-out blocks excluded); returns the
+    last logged metrics.
 
     Raises:
-        InputError: missing ``--mnist_path`` or invalid settings.
+        InputError: missing ``--mnist_path`` / ``--video_path``, no face in the video, or invalid settings.
     """
     config = config_or_input_error(DrNetConfig, flag_values)
-    digits, labels = load_digits_for(flag_values.mnist_path, "train")
-    model = DrNet(config, channels=config.drnet_num_digits)
+    if config.drnet_data == "face_video":
+        clips = load_face_clips(config, flag_values.video_path)
+
+        def make_frames(seed):
+            return clips.sample(config.batch_size, np.random.default_rng([seed, 1]), "train")
+        description = ("face video %s: %d frames tracked (%d with MTCNN detections), %d px RGB crops, clips of %d "
+                       "frames every %d-th frame, %d training clip starts" % (
+                           flag_values.video_path, len(clips.frames), len(clips.track.detected),
+                           config.image_size, config.sequence_length, config.drnet_video_stride,
+                           len(clips.starts["train"])))
+    else:
+        digits, labels = load_digits_for(flag_values.mnist_path, "train")
+
+        def make_frames(seed):
+            return make_sequences(config, digits, labels, config.batch_size, seed).frames
+        description = ("Moving MNIST (%d digits in separate channels, %d px, %d frames, on the fly)"
+                       % (config.drnet_num_digits, config.image_size, config.sequence_length))
+    model = DrNet(config, channels=config.channels)
 
     def make_dataset(epoch: int, skip: int):
         for b in range(skip, config.drnet_epoch_size):
             seed = (config.seed * 1000003 + epoch * 10007 + b) % (2 ** 31)
-            frames = make_sequences(config, digits, labels, config.batch_size, seed).frames
+            frames = make_frames(seed)
             if epoch < config.epochs:
                 yield {"frames4": sample_frame_tuples(frames, config.drnet_max_step, np.random.default_rng(seed))}
             else:
@@ -551,17 +702,17 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
 
     return run_trainer(NAME, model, make_dataset, steps_per_epoch=config.drnet_epoch_size,
                        epochs=config.epochs + config.drnet_lstm_epochs, flag_values=flag_values, config=config,
-                       data_description="Moving MNIST (%d digits in separate channels, %d px, %d frames, on the fly)"
-                       % (config.drnet_num_digits, config.image_size, config.sequence_length))
+                       data_description=description)
 
 
-def load_trained(workdir: str, config: DrNetConfig, channels: int) -> DrNet:
-    """Rebuild DrNet and restore the newest checkpoint of ``<workdir>/checkpoints``.
+def load_trained(workdir: str, config: DrNetConfig, channels: Optional[int] = None) -> DrNet:
+    """Rebuild DrNet (``channels`` default: ``config.channels``) and restore the newest checkpoint of
+    ``<workdir>/checkpoints``.
 
     Raises:
         InputError: no checkpoint in the workdir.
     """
-    model = DrNet(config, channels)
+    model = DrNet(config, config.channels if channels is None else channels)
     from ganimation_tl.sibling import restore_latest
     restore_latest(model, workdir)
     return model
@@ -569,4 +720,4 @@ def load_trained(workdir: str, config: DrNetConfig, channels: int) -> DrNet:
 
 registry.register(registry.ModelEntry(
     name=NAME, summary="DrNet (Denton & Birodkar, NIPS 2017): content/pose disentangling with a scene "
-    "discriminator and a pose LSTM, on Moving MNIST", define_flags=define_flags, train=train))
+    "discriminator and a pose LSTM, on Moving MNIST or a tracked face video", define_flags=define_flags, train=train))

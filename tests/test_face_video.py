@@ -1,0 +1,168 @@
+"""Tests of ganimation_tl/datasets/face_video.py (tracked face crops from a video) and DrNet's face-video data."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from absl import flags
+
+from ganimation_tl.errors import InputError
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+VIDEO = SHARED / "data" / "video" / "WolfgangLanger_Pexels.mp4"
+need_video = pytest.mark.skipif(not VIDEO.is_file(), reason="shared/data/video/WolfgangLanger_Pexels.mp4 not found")
+
+
+class _BrightBoxDetector:
+    """Stands in for MTCNN: the "face" is the box of the bright pixels (> 100) of the frame."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def detect(self, rgb):
+        from ganimation_tl.faces import Face
+        self.calls += 1
+        ys, xs = np.nonzero(rgb[:, :, 0] > 100)
+        box = (xs.min(), ys.min(), xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min())
+        return [Face(box=box, score=0.99, landmarks=np.zeros((5, 2), np.float32))]
+
+
+def _write_video(path, frames, fps=24.0):
+    import cv2
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    for f in frames:
+        writer.write(f[:, :, ::-1])
+    writer.release()
+
+
+def test_block_split_and_clip_starts():
+    from ganimation_tl.datasets.face_video import block_split, clip_starts
+    block_id, is_test = block_split(100, 10, 5)
+    assert block_id.shape == (100,) and is_test.sum() == 20
+    assert is_test[40:50].all() and is_test[90:].all() and not is_test[:40].any()
+    starts = clip_starts(block_id, ~is_test, 7)
+    # a clip of 7 frames fits 4 times in each of the 8 training blocks of 10 frames
+    assert len(starts) == 8 * 4
+    for s in starts:
+        assert block_id[s] == block_id[s + 6] and not is_test[s:s + 7].any()
+    assert len(clip_starts(block_id, is_test, 11)) == 0
+    with pytest.raises(InputError, match="test_every"):
+        block_split(100, 10, 1)
+
+
+def test_load_face_video_tracks_and_crops(tmp_path):
+    """Synthetic video: a bright square that moves 2 px a frame; the crop follows the detected centre."""
+    from ganimation_tl.datasets.face_video import load_face_video
+    frames = []
+    for i in range(20):
+        f = np.zeros((120, 200, 3), np.uint8)
+        f[30:70, 50 + 2 * i:90 + 2 * i] = 200       # the "face": 40x40 square, centre (70 + 2i, 50)
+        frames.append(f)
+    path = tmp_path / "v.avi"
+    _write_video(path, frames)
+    det = _BrightBoxDetector()
+    track = load_face_video(str(path), 32, detect_every=4, margin=1.5, smooth=1, detector=det)
+    assert track.frames.shape == (20, 32, 32, 3) and track.frames.dtype == np.float32
+    assert 0.0 <= track.frames.min() and track.frames.max() <= 1.0
+    assert det.calls == 6                              # frames 0, 4, 8, 12, 16 and the last one
+    assert track.side == pytest.approx(60.0, abs=1.5)   # margin 1.5 x median box height (40)
+    # centres interpolated between detections follow the square (centre x = 70 + 2i, y = 50)
+    i = np.arange(20)
+    assert np.allclose(track.centres[:, 0], 70 + 2 * i, atol=1.0)
+    assert np.allclose(track.centres[:, 1], 50, atol=1.0)
+    # the square sits at the same place in every crop: the crop moves with it
+    profiles = track.frames[:, 16, :, 0]
+    assert np.abs(profiles[-1] - profiles[2]).mean() < 0.05
+
+
+def test_load_face_video_errors(tmp_path):
+    from ganimation_tl.datasets.face_video import load_face_video
+    with pytest.raises(InputError, match="--video_path is required"):
+        load_face_video("", 32)
+    with pytest.raises(InputError, match="--video_path.*not found"):
+        load_face_video(str(tmp_path / "missing.mp4"), 32)
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video at all" * 10)
+    with pytest.raises(InputError, match="--video_path.*not a video"):
+        load_face_video(str(bad), 32)
+    frames = [np.zeros((60, 80, 3), np.uint8) for _ in range(5)]
+    path = tmp_path / "empty_scene.avi"
+    _write_video(path, frames)
+
+    class NoFace:
+        def detect(self, rgb):
+            return []
+    with pytest.raises(InputError, match="no face found"):
+        load_face_video(str(path), 32, detector=NoFace())
+    with pytest.raises(InputError, match="positive"):
+        load_face_video(str(path), 0)
+
+
+@need_video
+def test_real_video_track_is_face_centred():
+    """On the shared video (first 48 frames, MTCNN every 16th): the crop holds the face: MTCNN finds it again in the
+    crop, near the centre, filling a stable share of it."""
+    from ganimation_tl.datasets.face_video import load_face_video
+    from ganimation_tl.faces import FaceDetector
+    track = load_face_video(str(VIDEO), 128, detect_every=16, max_frames=48)
+    assert track.frames.shape == (48, 128, 128, 3)
+    assert len(track.detected) == 4 and 250 < track.side <= 360
+    det = FaceDetector(min_face_size=20)
+    for i in (0, 24, 47):
+        faces = det.detect((track.frames[i] * 255).astype(np.uint8))
+        assert faces, "no face in crop %d" % i
+        x, y, w, h = max(faces, key=lambda f: f.area).box
+        assert abs(x + w / 2 - 64) < 16 and abs(y + h / 2 - 64) < 20
+        assert 0.5 < h / 128 < 1.05
+
+
+def _face_flags(tmp_path, *extra):
+    from other_models import drnet
+    fv = flags.FlagValues()
+    drnet.define_flags(fv)
+    fv(["test", "--flagfile=%s" % (REPO / "configs" / "drnet_face_debug.cfg"), "--workdir=%s" % tmp_path,
+        "--video_path=%s" % VIDEO] + list(extra), known_only=True)
+    return fv
+
+
+def test_face_config_validation(tmp_path):
+    from other_models.drnet import DrNetConfig
+    from other_models import drnet
+    with pytest.raises(ValueError, match="drnet_data"):
+        DrNetConfig(drnet_data="kth")
+    with pytest.raises(ValueError, match="drnet_video_block"):
+        DrNetConfig(drnet_data="face_video", drnet_video_stride=6, drnet_video_block=48)
+    assert DrNetConfig(drnet_data="face_video").channels == 3
+    assert DrNetConfig().channels == 2
+    fv = _face_flags(tmp_path, "--video_path=%s" % (tmp_path / "nope.mp4"))
+    with pytest.raises(InputError, match="--video_path.*not found"):
+        drnet.train(fv)
+
+
+@need_video
+def test_face_clips_and_two_step_smoke_run(tmp_path, monkeypatch):
+    from ganimation_tl import registry
+    from other_models import drnet
+    from ganimation_tl.sibling import config_or_input_error
+    monkeypatch.chdir(REPO)
+    small = ["--drnet_video_max_frames=100", "--drnet_video_test_every=2", "--batch_size=4", "--drnet_nf=8",
+             "--image_size=32", "--drnet_epoch_size=1", "--epochs=1", "--drnet_lstm_epochs=1", "--log_every=1",
+             "--image_every=0", "--max_steps=2"]
+    fv = _face_flags(tmp_path, *small)
+    config = config_or_input_error(drnet.DrNetConfig, fv)
+    clips = drnet.load_face_clips(config, fv.video_path)
+    assert clips.frames.shape == (100, 32, 32, 3)
+    # blocks of 48: frames 48-95 held out; training clips (19 frames) never touch them
+    assert clips.is_test[48:96].all() and not clips.is_test[:48].any()
+    for s in clips.starts["train"]:
+        assert not clips.is_test[s:s + config.clip_span].any()
+    batch = clips.sample(6, np.random.default_rng(0))
+    assert batch.shape == (6, config.sequence_length, 32, 32, 3)
+    metrics = registry.get("drnet").train(fv)
+    assert "drnet/reconstruction" in metrics and "lstm/pose_mse" in metrics
+    assert all(np.isfinite(v) for v in metrics.values())
+    assert any(name.startswith("ckpt-2") for name in os.listdir(tmp_path / "checkpoints"))
+    model = drnet.load_trained(str(tmp_path), config)
+    assert model.decode(*model.encode(clips.frames[:2])).shape == (2, 32, 32, 3)
