@@ -6,7 +6,10 @@
 On 1000 held-out videos (MNIST test digits, frame 3): the per-dimension std across videos of the content code
 h_c and the pose code h_p (eval-mode BN), the accuracy of an MLP (700 train / 300 test videos) reading the first
 digit's class from each code (chance 10%), and how much the decoder output moves when the content codes are
-shuffled between videos (MSE), next to the reconstruction MSE.
+shuffled between videos (MSE), next to the reconstruction MSE; then the same reconstruction / shuffle figures with
+the BN layers in train mode (batch statistics, batches of 32), and the learned scale (gamma) and moving variance of
+the content code's last BatchNorm, which show whether a shrunken code comes from the normalisation's learned scale
+rather than from a train/eval statistics mismatch.
 """
 from __future__ import annotations
 
@@ -50,6 +53,24 @@ def main(argv):
     out_shuffled = model.decode(shuffled, h_p)
     print("decoder change when content is shuffled between videos (MSE): %.5f; self-reconstruction MSE: %.5f" % (
         float(np.mean((out - out_shuffled) ** 2)), float(np.mean((out - x) ** 2))))
+
+    import tensorflow as tf
+    model._set_mode(True, (model.content_encoder, model.pose_encoder, model.decoder))
+    recon, change = [], []
+    for i in range(0, len(x) - 31, 32):
+        xb = tf.constant(x[i:i + 32], tf.float32)
+        content_b, hp_b = model._content(xb), model.pose_encoder(xb)  # [h_c] or [h_c, skips...]
+        out_b = model.decoder([content_b[0], hp_b] + content_b[1:]).numpy()
+        rolled = [tf.roll(t, 1, 0) for t in content_b]
+        recon.append(np.mean((out_b - xb.numpy()) ** 2))
+        change.append(np.mean((out_b - model.decoder([rolled[0], hp_b] + rolled[1:]).numpy()) ** 2))
+    model._set_mode(False)
+    print("train-mode BN (batch statistics): shuffle change %.5f, reconstruction MSE %.5f" % (
+        float(np.mean(change)), float(np.mean(recon))))
+    for w in model.content_encoder.all_weights:
+        if "code_bn" in w.name and ("gamma" in w.name or "moving_var" in w.name):
+            v = np.abs(w.numpy()) if "gamma" in w.name else w.numpy()
+            print("%-40s min %.3f median %.3f max %.3f" % (w.name, v.min(), np.median(v), v.max()))
 
 
 if __name__ == "__main__":
