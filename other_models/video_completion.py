@@ -18,6 +18,10 @@ Generator G (one TensorLayer model):
 * Stochastic recurrent generator: a forward LSTM with fresh noise per step, ``z_t ~ N(0, I)``:
   ``g_t = LSTM_f([e_t, m_t, b_t, z_t], g_{t-1})``; a frame decoder (dense to 4x4, three 4x4/2 transposed
   convs, sigmoid) gives ``x^_t = Dec(g_t)``.
+* Optional anchor skip (``video_completion_anchor_skip``, off by default, ours): the last transposed conv emits
+  feature maps instead of the frame, which are concatenated with :func:`anchor_context` (the linear
+  interpolation of the nearest anchors and the two nearest anchor frames, at full resolution) and mapped to the
+  frame by two 3x3 convs (LeakyReLU, then sigmoid), so the decoder sees the anchors' pixels, not only their codes.
 * Completed video: ``y_t = m_t x_t + (1 - m_t) x^_t`` (anchors are kept exactly).
 
 Discriminator D (conditional, sequence level): per-frame convs on ``[y_t, m_t x_t, m_t]`` -> 64-d codes,
@@ -99,6 +103,7 @@ class VideoCompletionConfig:
     video_completion_num_objects: int = 1
     video_completion_max_speed: int = 3
     video_completion_turn_prob: float = 0.2
+    video_completion_anchor_skip: bool = False
 
     def __post_init__(self):
         for name in ("image_size", "batch_size", "epochs", "video_completion_epoch_size", "video_completion_length",
@@ -217,6 +222,34 @@ def _rnn_layer_class():
     return CompletionRNN
 
 
+def anchor_context(frames, mask):
+    """Per-frame anchor context for the decoder skip (``video_completion_anchor_skip``, ours): for every time t,
+    the channels [linear interpolation of the nearest anchors, nearest anchor at or before t, nearest anchor at or
+    after t] (the available one on both sides where only one exists; at an anchor all three are the anchor).
+
+    frames ``[B, T, S, S, 1]`` in [0, 1] (only anchor frames are read), mask ``[B, T, 1]`` in {0, 1}; returns
+    float32 ``[B, T, S, S, 3]``. The per-sample version of :func:`linear_interpolation` (same blend), in
+    TensorFlow so that each training video can have its own random anchors; a video with no anchor gives zeros.
+    """
+    import tensorflow as tf
+    m = mask[:, :, 0]
+    t_len = m.shape[1]
+    steps = tf.range(t_len, dtype=tf.float32)
+    out = []
+    for t in range(t_len):
+        before = m * tf.cast(steps <= t, tf.float32) * (steps + 1.0)         # latest anchor <= t scores highest
+        after = m * tf.cast(steps >= t, tf.float32) * (float(t_len) - steps)  # earliest anchor >= t scores highest
+        a, b = tf.argmax(before, 1), tf.argmax(after, 1)
+        has_a, has_b = tf.reduce_max(before, 1) > 0, tf.reduce_max(after, 1) > 0
+        a, b = tf.where(has_a, a, b), tf.where(has_b, b, a)
+        fa, fb = tf.gather(frames, a, batch_dims=1), tf.gather(frames, b, batch_dims=1)
+        af, bf = tf.cast(a, tf.float32), tf.cast(b, tf.float32)
+        w = tf.where(bf > af, (float(t) - af) / tf.maximum(bf - af, 1.0), 0.0)[:, None, None, None]
+        any_anchor = tf.cast(has_a | has_b, tf.float32)[:, None, None, None]
+        out.append(tf.concat([(1.0 - w) * fa + w * fb, fa, fb], -1) * any_anchor)
+    return tf.stack(out, axis=1)
+
+
 def build_generator(config: VideoCompletionConfig, name: str = "vc_G"):
     """G as a static TL model: inputs ``[frames [B, T, S, S, 1] in [0, 1], mask [B, T, 1] in {0, 1},
     noise [B, T, Z]]`` -> predicted frames ``x^`` ``[B, T, S, S, 1]`` in (0, 1) (before keeping the anchors)."""
@@ -249,13 +282,22 @@ def build_generator(config: VideoCompletionConfig, name: str = "vc_G"):
     g = tl.layers.Dense(16 * ch_in, act=lrelu, in_channels=c.video_completion_hidden, name=p + "dec_fc")(g)
     g = tl.layers.Reshape([-1, 4, 4, ch_in], name=p + "dec_reshape")(g)
     side, ch, i = 4, ch_in, 0
+    skip = c.video_completion_anchor_skip
     while side < s:
         last = side * 2 == s
-        out = 1 if last else ch // 2
+        out = (max(ch // 2, 8) if skip else 1) if last else ch // 2
         g = Conv2dTranspose(out, in_channels=ch, filter_size=(4, 4), strides=(2, 2), W_init=weight_init(),
-                            b_init=tl.initializers.zeros(), act=tf.nn.sigmoid if last else lrelu,
+                            b_init=tl.initializers.zeros(), act=tf.nn.sigmoid if last and not skip else lrelu,
                             name=p + "dec%d" % i)(g)
         side, ch, i = side * 2, out, i + 1
+    if skip:
+        anchors = tl.layers.Lambda(lambda v: tf.reshape(anchor_context(v[0], v[1]), [-1, s, s, 3]),
+                                   name=p + "anchor_context")([frames, mask])
+        g = tl.layers.Concat(-1, name=p + "skip_concat")([g, anchors])
+        g = tl.layers.Conv2d(16, (3, 3), (1, 1), act=lrelu, W_init=weight_init(), in_channels=ch + 3,
+                             name=p + "skip_conv0")(g)
+        g = tl.layers.Conv2d(1, (3, 3), (1, 1), act=tf.nn.sigmoid, W_init=weight_init(), in_channels=16,
+                             name=p + "skip_conv1")(g)
     g = tl.layers.Reshape([-1, t_len, s, s, 1], name=p + "video")(g)
     return tl.models.Model(inputs=[frames, mask, noise], outputs=g, name=unique_model_name(name))
 

@@ -46,6 +46,45 @@ def test_linear_interpolation_hand_computed():
     np.testing.assert_allclose(out[0, :, 0, 0, 0], [7.0] * 5)
 
 
+def test_anchor_context_matches_numpy_interpolation_per_sample():
+    import tensorflow as tf
+    from other_models.video_completion import anchor_context, anchor_mask, linear_interpolation
+    rng = np.random.default_rng(0)
+    frames = rng.random((4, 6, 3, 3, 1)).astype(np.float32)
+    patterns = [(0, 5), (0, 2, 5), (3,), (1, 4)]          # one anchor pattern per video
+    mask = np.stack([anchor_mask(t, 6) for t in patterns])
+    ctx = anchor_context(tf.constant(frames * mask[:, :, None, None, None]), tf.constant(mask[..., None])).numpy()
+    assert ctx.shape == (4, 6, 3, 3, 3)
+    for i, times in enumerate(patterns):
+        ref = linear_interpolation(frames[i:i + 1], mask[i])[0]
+        np.testing.assert_allclose(ctx[i, ..., 0:1], ref, atol=1e-6)
+        for t in range(6):   # nearest anchor before / after (the other side where one is missing)
+            before = [a for a in times if a <= t] or [min(times)]
+            after = [a for a in times if a >= t] or [max(times)]
+            np.testing.assert_allclose(ctx[i, t, ..., 1], frames[i, before[-1], ..., 0], atol=1e-6)
+            np.testing.assert_allclose(ctx[i, t, ..., 2], frames[i, after[0], ..., 0], atol=1e-6)
+    empty = anchor_context(tf.constant(frames), tf.zeros((4, 6, 1))).numpy()
+    assert np.all(empty == 0)
+
+
+def test_anchor_skip_generator_keeps_anchors_and_learns():
+    from other_models.video_completion import VideoCompletion, anchor_mask, training_masks
+    from ganimation_tl.datasets.moving_mnist import moving_shapes
+    c = _small_config(batch_size=8, video_completion_anchor_skip=True, video_completion_lambda_adv=0.0,
+                      video_completion_lambda_ms=0.0, learning_rate=2e-3)
+    model = VideoCompletion(c)
+    assert any("skip_conv" in w.name for w in model.generator.trainable_weights)
+    frames = moving_shapes(8, length=5, image_size=32, shape_size=12, seed=0).frames
+    out = model.complete(frames, anchor_mask((0, 4), 5), seed=0)
+    assert out.shape == (8, 5, 32, 32, 1)
+    np.testing.assert_allclose(out[:, [0, 4]], frames[:, [0, 4]], atol=1e-6)
+    batch = {"frames": frames, "mask": training_masks(c, 8, np.random.default_rng(0))}
+    first = float(model.train_step(batch, 0)["generator/l1_missing"])
+    for s in range(1, 30):
+        last = model.train_step(batch, s)
+    assert float(last["generator/l1_missing"]) < 0.6 * first
+
+
 def test_masked_l1_and_mode_seeking_hand_computed():
     import tensorflow as tf
     from other_models.video_completion import masked_l1, mode_seeking_loss
