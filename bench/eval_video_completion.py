@@ -85,7 +85,10 @@ def main(argv):
         # (interpolation pays for two half-intensity ghosts), so the MSE check alone cannot tell a model that
         # draws the object from one that leaves the frames empty
         truth_on = frames[:, missing] > 0.5
-        coverage = lambda v: float(np.sum(truth_on & (v[:, missing] > 0.5)) / max(np.sum(truth_on), 1))  # noqa
+
+        def coverage(video):   # fraction of the true object's pixels (> 0.5) that ``video`` also has > 0.5
+            return float(np.sum(truth_on & (video[:, missing] > 0.5)) / max(np.sum(truth_on), 1))
+
         sanity = {"blank_frames_mse": float(np.mean(frames[:, missing] ** 2)),
                   "intensity_ratio_sample_over_truth": float(np.mean(samples[0][:, missing])
                                                              / max(np.mean(frames[:, missing]), 1e-12)),

@@ -252,7 +252,9 @@ def anchor_context(frames, mask):
 
 def build_generator(config: VideoCompletionConfig, name: str = "vc_G"):
     """G as a static TL model: inputs ``[frames [B, T, S, S, 1] in [0, 1], mask [B, T, 1] in {0, 1},
-    noise [B, T, Z]]`` -> predicted frames ``x^`` ``[B, T, S, S, 1]`` in (0, 1) (before keeping the anchors)."""
+    noise [B, T, Z]]`` -> predicted frames ``x^`` ``[B, T, S, S, 1]`` in (0, 1) (before keeping the anchors).
+    With ``video_completion_anchor_skip`` the decoder's last maps are joined with :func:`anchor_context` at full
+    resolution (module docstring; ours, not from a paper)."""
     import tensorflow as tf
     import tensorlayer as tl
     from ganimation_tl.layers import Conv2dTranspose, weight_init
@@ -285,7 +287,9 @@ def build_generator(config: VideoCompletionConfig, name: str = "vc_G"):
     skip = c.video_completion_anchor_skip
     while side < s:
         last = side * 2 == s
-        out = (max(ch // 2, 8) if skip else 1) if last else ch // 2
+        out = ch // 2
+        if last:   # the frame itself, or feature maps for the anchor skip
+            out = max(ch // 2, 8) if skip else 1
         g = Conv2dTranspose(out, in_channels=ch, filter_size=(4, 4), strides=(2, 2), W_init=weight_init(),
                             b_init=tl.initializers.zeros(), act=tf.nn.sigmoid if last and not skip else lrelu,
                             name=p + "dec%d" % i)(g)
