@@ -3,7 +3,7 @@
 Usage::
 
     python bench/eval_c2ae.py [--flagfile_model=configs/c2ae_conv_debug.cfg] [--eval_workdir=runs/eval_c2ae_conv40]
-        [--train_minutes=30] [--out=docs/results/c2ae_conv.json]
+        [--train_minutes=30] [--out=docs/results/c2ae_conv.json] [--seed=N]
 
 The default is the convolutional feature mapping (``--c2ae_feature_net=conv``); the paper's dense Fx is
 ``--flagfile_model=configs/c2ae_debug.cfg --eval_workdir=runs/eval_c2ae_v3 --out=docs/results/c2ae.json``.
@@ -40,6 +40,8 @@ flags.DEFINE_string("flagfile_model", "configs/c2ae_conv_debug.cfg", "Model flag
 flags.DEFINE_string("eval_workdir", "runs/eval_c2ae_conv40", "Training workdir (resumed if it holds a checkpoint; runs/eval_c2ae_v3 holds the dense-Fx run).")
 flags.DEFINE_float("train_minutes", 30.0, "Training time budget of this call (minutes).")
 flags.DEFINE_string("out", "docs/results/c2ae_conv.json", "Result JSON.")
+flags.DEFINE_integer("seed", None, "Overrides the model config's --seed (weights, data composites and BR fit); "
+                     "None keeps the flagfile's.")
 flags.DEFINE_string("br_cache_dir", "runs/eval_c2ae_br_cache",
                     "Cache of binary-relevance results, keyed by a SHA-256 of the exact train/test arrays and "
                     "settings ('' disables the cache).")
@@ -92,8 +94,10 @@ def main(argv):
     from ganimation_tl.trainer import write_json_atomic
     import other_models.c2ae as c2ae
 
-    fv = model_flags(c2ae.define_flags, FLAGS.flagfile_model, "--workdir=" + FLAGS.eval_workdir,
-                     "--max_minutes=%g" % FLAGS.train_minutes)
+    overrides = ["--workdir=" + FLAGS.eval_workdir, "--max_minutes=%g" % FLAGS.train_minutes]
+    if FLAGS.seed is not None:
+        overrides.append("--seed=%d" % FLAGS.seed)
+    fv = model_flags(c2ae.define_flags, FLAGS.flagfile_model, *overrides)
     config, model, train_set, test_set = c2ae.build_from_flags(fv)
     test_x = model.features(test_set.images)
     probe = slice(0, config.batch_size)
@@ -139,7 +143,7 @@ def main(argv):
         print("  %-40s %.4f vs %.4f  %s" % (name, value, threshold, "PASS" if ok else "FAIL"))
     os.makedirs(os.path.dirname(FLAGS.out) or ".", exist_ok=True)
     write_json_atomic(FLAGS.out, {
-        "model": "c2ae", "config_file": FLAGS.flagfile_model, "train_images": len(train_set.labels),
+        "model": "c2ae", "config_file": FLAGS.flagfile_model, "seed": config.seed, "train_images": len(train_set.labels),
         "test_images": len(test_set.labels), "c2ae": result, "binary_relevance": br, "prior": prior,
         "phi_init": phi_init, "phi_final": phi_final, "train_seconds": train_seconds,
         "binary_relevance_seconds": br_seconds, "binary_relevance_cached": br_cached,

@@ -172,3 +172,37 @@ def test_bad_unseen_au_names_the_flag():
         config_from(_flags("--ml_zsl_unseen=AU02,AU02"))
     with pytest.raises(InputError, match="ml_zsl_node_dropout"):
         config_from(_flags("--ml_zsl_node_dropout=1.5"))
+
+
+def test_graph_scoring_takes_the_held_out_aus_from_their_neighbours_only():
+    from other_models.ml_zsl import MLZSLConfig, MLZSLModel, ZSLData, evaluate, f1_scores
+    config = MLZSLConfig(ml_zsl_unseen="AU02,AU26", ml_zsl_state_dim=8, ml_zsl_feature_dim=16,
+                         ml_zsl_propagation_steps=1, ml_zsl_relations="cooccurrence",
+                         ml_zsl_unseen_scoring="graph")
+    model = MLZSLModel(config)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(32, 136)).astype(np.float32)
+    y = (rng.random((32, 17)) < 0.4).astype(np.float32)
+    graph = model.predict(x, graph_only=list(model.unseen))
+    assert np.ptp(graph[:, model.unseen], axis=0).min() > 1e-5       # varies with the face through the messages
+    adjacency = model.adjacency
+    model.adjacency = np.zeros_like(adjacency)                        # no neighbours: nothing face-specific is left
+    isolated = model.predict(x, graph_only=list(model.unseen))
+    assert np.ptp(isolated[:, model.unseen], axis=0).max() < 1e-6
+    assert np.ptp(model.predict(x)[:, model.unseen], axis=0).min() > 1e-5   # visual scoring keeps the image term
+    model.adjacency = adjacency
+    data = ZSLData(x_train=x, y_train=y, x_test=x, y_test=y, aus_test=y, features=model.landmark_features())
+    result = evaluate(model, data)
+    assert result["scoring"] == "graph"
+    expected = f1_scores(y, graph >= 0.5)[model.unseen].mean()
+    assert result["unseen_mean_f1"] == pytest.approx(expected)
+    assert evaluate(model, data, scoring="visual")["unseen_mean_f1"] == pytest.approx(
+        f1_scores(y, model.predict(x) >= 0.5)[model.unseen].mean())
+
+
+def test_bad_unseen_scoring_names_the_flag():
+    from other_models.ml_zsl import config_from
+    with pytest.raises(InputError, match="ml_zsl_unseen_scoring"):
+        config_from(_flags("--ml_zsl_unseen_scoring=image"))
+    with pytest.raises(InputError, match="ml_zsl_unseen_scoring=graph.*propagation_steps"):
+        config_from(_flags("--ml_zsl_unseen_scoring=graph", "--ml_zsl_propagation_steps=0"))
