@@ -162,3 +162,43 @@ def test_bad_inputs(tmp_path):
     fv(["test", "--workdir=%s" % tmp_path, "--video_completion_ms_target=-0.5"], known_only=True)
     with pytest.raises(InputError, match="video_completion_ms_target"):
         vc.train(fv)
+
+
+def test_multiscale_l1_matches_numpy_and_rewards_nearer_placement():
+    import tensorflow as tf
+    from other_models.video_completion import masked_l1, multiscale_masked_l1
+    rng = np.random.default_rng(0)
+    pred = rng.random((2, 3, 8, 8, 1)).astype(np.float32)
+    target = rng.random((2, 3, 8, 8, 1)).astype(np.float32)
+    mask = np.array([[[1.0], [0.0], [1.0]], [[1.0], [0.0], [0.0]]], np.float32)
+    np.testing.assert_allclose(multiscale_masked_l1(pred, target, mask, 1), masked_l1(pred, target, mask), rtol=1e-6)
+
+    def pool(v, k):
+        b, t, s = v.shape[:3]
+        return v.reshape(b, t, s // k, k, s // k, k, 1).mean(axis=(3, 5))
+
+    missing = (1.0 - mask)[:, :, :, None, None]
+    expected = np.mean([(np.abs(pool(pred, k) - pool(target, k)) * missing).sum()
+                        / (missing.sum() * (8 // k) ** 2) for k in (1, 2, 4)])
+    np.testing.assert_allclose(float(multiscale_masked_l1(pred, target, mask, 3)), expected, rtol=1e-5)
+
+    def square(x):  # a 4 px square at column x of a 16 px frame, one missing frame
+        v = np.zeros((1, 1, 16, 16, 1), np.float32)
+        v[0, 0, 6:10, x:x + 4] = 1.0
+        return tf.constant(v)
+    missing_only = np.zeros((1, 1, 1), np.float32)
+    truth, near, far = square(2), square(7), square(12)
+    # plain L1 cannot tell a near miss from a far one (no overlap either way); the pyramid can
+    assert float(masked_l1(near, truth, missing_only)) == pytest.approx(float(masked_l1(far, truth, missing_only)))
+    assert float(multiscale_masked_l1(near, truth, missing_only, 4)) < float(
+        multiscale_masked_l1(far, truth, missing_only, 4)) - 1e-3
+    with pytest.raises(ValueError, match="levels"):
+        multiscale_masked_l1(pred, target, mask, 0)
+
+
+def test_rec_levels_must_fit_the_image_size():
+    from other_models.video_completion import VideoCompletionConfig
+    with pytest.raises(ValueError, match="video_completion_rec_levels"):
+        VideoCompletionConfig(image_size=32, video_completion_rec_levels=7)
+    with pytest.raises(ValueError, match="video_completion_rec_levels"):
+        VideoCompletionConfig(video_completion_rec_levels=0)
