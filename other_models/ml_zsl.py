@@ -66,7 +66,7 @@ Deviations from the paper and why:
   removed for a random 30 % of (face, seen node) pairs, so the network must learn to infer a label from its
   graph neighbours; without it the seen labels are predicted from the image alone and the propagation weights
   get no reason to carry label correlations. Not in the paper.
-* **Sizes**: node state 32, T = 3, feature MLP 136-256-128 (paper: 4096-d VGG feature and larger states).
+* **Sizes**: node state 32, T = 1 in the debug config (T = 3 measured alike), feature MLP 136-256-128 (paper: 4096-d VGG feature and larger states).
 * **Metrics**: the paper reports precision/recall/F1@K over hundreds of labels; with 17 AUs the check is the
   per-AU F1 at probability 0.5 on the held-out AUs, plus average precision (threshold-free).
 """

@@ -22,6 +22,11 @@ Generator G (one TensorLayer model):
   feature maps instead of the frame, which are concatenated with :func:`anchor_context` (the linear
   interpolation of the nearest anchors and the two nearest anchor frames, at full resolution) and mapped to the
   frame by two 3x3 convs (LeakyReLU, then sigmoid), so the decoder sees the anchors' pixels, not only their codes.
+* Optional linear output (``video_completion_linear_output``, ours; on in the configs since 2026-12-04): the last
+  layer has no sigmoid, and completed videos returned by :meth:`VideoCompletion.complete` are clipped to [0, 1].
+  With the sigmoid, most pixels are background (0), the logits run to large negative values where the gradient
+  vanishes, and the generator ended with blank in-between frames even under a pure reconstruction loss (measured:
+  docs/results/video_completion.md, "Saturated output").
 * Completed video: ``y_t = m_t x_t + (1 - m_t) x^_t`` (anchors are kept exactly).
 
 Discriminator D (conditional, sequence level): per-frame convs on ``[y_t, m_t x_t, m_t]`` -> 64-d codes,
@@ -41,11 +46,14 @@ Losses (non-saturating GAN, Goodfellow et al. 2014; reconstruction as in conditi
   absorbing). Our deviation, ``video_completion_ms_target``: the term is clipped at a target ratio
   (``max(0, 1/(r + eps) - 1/(target + eps))``), so it keeps the strong anti-collapse gradient but gives no
   reward for diversity beyond the target, so that the reconstruction term can keep each sample near the truth.
-  Measured: the diversity stays near the target, but the error check still fails (the samples misplace the
-  object); see docs/results/video_completion.md.
+  With the sigmoid output the error check still failed (the samples misplaced the object); with the linear
+  output, the anchor skip and a squared-error reconstruction weighted 1000 (the configs) both checks pass on
+  3 seeds; see docs/results/video_completion.md.
 * Optional multi-scale reconstruction (``video_completion_rec_levels`` L > 1, ours, off by default): the L1 term
   is the mean of the masked L1 over an average-pooled pyramid (1, 2, ..., 2^(L-1) pixel cells), which gives a
-  misplaced object a gradient towards its true position.
+  misplaced object a gradient towards its true position. ``video_completion_rec_loss=l2`` (ours) uses squared
+  errors instead: under positional uncertainty the L1 minimiser is the per-pixel median (background: blank frames),
+  the squared-error minimiser the conditional mean.
 * ``L_D`` uses the smoothed real label: ``BCE(D(x, m), 0.9) + BCE(D(y, m), 0)``.
 
 Training anchors: the first and last frames always, each middle frame with probability ``anchor_prob``, so
@@ -71,6 +79,7 @@ from ganimation_tl.sibling import (MNIST_ADAM_FLAGS, config_or_input_error, defi
 NAME = "video_completion"
 P = "video_completion_"
 DATA_KINDS = ("shapes", "mnist")
+REC_LOSSES = ("l1", "l2", "relative_l2")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +117,8 @@ class VideoCompletionConfig:
     video_completion_turn_prob: float = 0.2
     video_completion_anchor_skip: bool = False
     video_completion_rec_levels: int = 1
+    video_completion_rec_loss: str = "l1"
+    video_completion_linear_output: bool = False
 
     def __post_init__(self):
         for name in ("image_size", "batch_size", "epochs", "video_completion_epoch_size", "video_completion_length",
@@ -135,6 +146,9 @@ class VideoCompletionConfig:
             raise ValueError("video_completion_object_size exceeds image_size")
         if not 0 <= self.beta1 < 1:
             raise ValueError("beta1 must be in [0, 1)")
+        if self.video_completion_rec_loss not in REC_LOSSES:
+            raise ValueError("video_completion_rec_loss must be one of %s, got %r"
+                             % (", ".join(REC_LOSSES), self.video_completion_rec_loss))
         if not 1 <= self.video_completion_rec_levels or self.image_size % (2 ** (self.video_completion_rec_levels - 1)):
             raise ValueError("video_completion_rec_levels must be >= 1 with image_size divisible by "
                              "2**(levels - 1), got %r" % self.video_completion_rec_levels)
@@ -292,13 +306,16 @@ def build_generator(config: VideoCompletionConfig, name: str = "vc_G"):
     g = tl.layers.Reshape([-1, 4, 4, ch_in], name=p + "dec_reshape")(g)
     side, ch, i = 4, ch_in, 0
     skip = c.video_completion_anchor_skip
+    # sigmoid saturates at the background (0), where most pixels are: option of an unsquashed output (clipped to
+    # [0, 1] only when a completed video is returned by ``complete``)
+    out_act = (lambda v: v) if c.video_completion_linear_output else tf.nn.sigmoid
     while side < s:
         last = side * 2 == s
         out = ch // 2
         if last:   # the frame itself, or feature maps for the anchor skip
             out = max(ch // 2, 8) if skip else 1
         g = Conv2dTranspose(out, in_channels=ch, filter_size=(4, 4), strides=(2, 2), W_init=weight_init(),
-                            b_init=tl.initializers.zeros(), act=tf.nn.sigmoid if last and not skip else lrelu,
+                            b_init=tl.initializers.zeros(), act=out_act if last and not skip else lrelu,
                             name=p + "dec%d" % i)(g)
         side, ch, i = side * 2, out, i + 1
     if skip:
@@ -307,7 +324,7 @@ def build_generator(config: VideoCompletionConfig, name: str = "vc_G"):
         g = tl.layers.Concat(-1, name=p + "skip_concat")([g, anchors])
         g = tl.layers.Conv2d(16, (3, 3), (1, 1), act=lrelu, W_init=weight_init(), in_channels=ch + 3,
                              name=p + "skip_conv0")(g)
-        g = tl.layers.Conv2d(1, (3, 3), (1, 1), act=tf.nn.sigmoid, W_init=weight_init(), in_channels=16,
+        g = tl.layers.Conv2d(1, (3, 3), (1, 1), act=out_act, W_init=weight_init(), in_channels=16,
                              name=p + "skip_conv1")(g)
     g = tl.layers.Reshape([-1, t_len, s, s, 1], name=p + "video")(g)
     return tl.models.Model(inputs=[frames, mask, noise], outputs=g, name=unique_model_name(name))
@@ -344,22 +361,24 @@ def build_discriminator(config: VideoCompletionConfig, name: str = "vc_D"):
     return tl.models.Model(inputs=[video, mask], outputs=x, name=unique_model_name(name))
 
 
-def masked_l1(pred, target, mask):
-    """Mean |pred - target| over the pixels of missing frames. pred, target ``[B, T, S, S, C]``; mask ``[B, T, 1]``
-    (1 = anchor). Returns a scalar; 0 if no frame is missing."""
+def masked_l1(pred, target, mask, power: int = 1):
+    """Mean |pred - target| ** power over the pixels of missing frames (power 1: L1; 2: squared error).
+    pred, target ``[B, T, S, S, C]``; mask ``[B, T, 1]`` (1 = anchor). Returns a scalar; 0 if no frame is missing."""
     import tensorflow as tf
     missing = 1.0 - mask[:, :, :, None, None]
-    per_pixel = tf.abs(pred - target) * missing
+    diff = tf.abs(pred - target)
+    per_pixel = (diff if power == 1 else diff ** power) * missing
     count = tf.reduce_sum(missing) * tf.cast(tf.reduce_prod(tf.shape(pred)[2:]), tf.float32)
     return tf.reduce_sum(per_pixel) / tf.maximum(count, 1.0)
 
 
-def multiscale_masked_l1(pred, target, mask, levels: int = 1):
+def multiscale_masked_l1(pred, target, mask, levels: int = 1, power: int = 1):
     """Mean over pyramid levels of :func:`masked_l1` between 2**l x 2**l average-pooled frames, l = 0..levels-1
     (ours, ``video_completion_rec_levels``). ``levels = 1`` is the plain masked L1. At a coarse level a misplaced
     object still overlaps its true position, so the loss has a gradient that moves it there (plain L1 only
     shrinks a misplaced object). pred, target ``[B, T, S, S, C]`` with S divisible by 2**(levels-1); mask
-    ``[B, T, 1]`` (1 = anchor). Returns a scalar.
+    ``[B, T, 1]`` (1 = anchor). ``power`` 2 gives squared errors (``video_completion_rec_loss=l2``). Returns a
+    scalar.
 
     Raises:
         ValueError: ``levels < 1``.
@@ -367,7 +386,7 @@ def multiscale_masked_l1(pred, target, mask, levels: int = 1):
     import tensorflow as tf
     if levels < 1:
         raise ValueError("levels must be >= 1, got %r" % levels)
-    total = masked_l1(pred, target, mask)
+    total = masked_l1(pred, target, mask, power)
     if levels == 1:
         return total
     shape = tf.shape(pred)
@@ -377,8 +396,34 @@ def multiscale_masked_l1(pred, target, mask, levels: int = 1):
         k = 2 ** level
         pooled = [tf.nn.avg_pool2d(v, k, k, "VALID") for v in (p, t)]
         back = [tf.reshape(v, tf.concat([shape[:2], tf.shape(v)[1:]], 0)) for v in pooled]
-        total = total + masked_l1(back[0], back[1], mask)
+        total = total + masked_l1(back[0], back[1], mask, power)
     return total / float(levels)
+
+
+def reconstruction_loss(pred, target, mask, kind: str = "l1", levels: int = 1):
+    """The generator's reconstruction term over the missing frames (``video_completion_rec_loss``):
+
+    * ``l1``: mean |x^ - x| (the pix2pix-style default);
+    * ``l2``: mean (x^ - x)^2;
+    * ``relative_l2`` (ours): the squared error divided by the mean squared intensity of the true missing
+      frames in the batch (the error of blank frames; held constant in the gradient), so the same weight means
+      the same thing on data of different brightness (thin MNIST strokes vs filled shapes: 0.0047 vs 0.033).
+      Blank frames score 1, a perfect completion 0.
+
+    Each with ``levels`` pyramid levels (:func:`multiscale_masked_l1`). pred, target ``[B, T, S, S, C]``; mask
+    ``[B, T, 1]`` (1 = anchor). Returns a scalar.
+
+    Raises:
+        ValueError: an unknown ``kind`` or ``levels < 1``.
+    """
+    import tensorflow as tf
+    if kind not in REC_LOSSES:
+        raise ValueError("reconstruction loss must be one of %s, got %r" % (", ".join(REC_LOSSES), kind))
+    loss = multiscale_masked_l1(pred, target, mask, levels, power=1 if kind == "l1" else 2)
+    if kind == "relative_l2":
+        blank = masked_l1(tf.zeros_like(target), target, mask, power=2)
+        loss = loss / tf.stop_gradient(tf.maximum(blank, 1e-6))
+    return loss
 
 
 def mode_seeking_loss(pred1, pred2, noise1, noise2, mask, eps: float = 1e-2, target: float = 0.0):
@@ -447,7 +492,7 @@ class VideoCompletion:
             real_logits = self.discriminator([frames, mask])
             fake_logits = self.discriminator([completed, mask])
             d_loss = bce(real_logits, c.video_completion_real_label) + bce(fake_logits, 0.0)
-            rec = multiscale_masked_l1(pred, frames, mask, c.video_completion_rec_levels)
+            rec = reconstruction_loss(pred, frames, mask, c.video_completion_rec_loss, c.video_completion_rec_levels)
             adv = bce(fake_logits, 1.0)
             ms = mode_seeking_loss(pred, pred2, noise, noise2, mask, target=c.video_completion_ms_target)
             g_loss = (c.video_completion_lambda_rec * rec + c.video_completion_lambda_adv * adv
@@ -459,8 +504,9 @@ class VideoCompletion:
                 "generator/mode_seeking": ms, "generator/total": g_loss}
 
     def _complete_impl(self, frames, mask, noise):
+        import tensorflow as tf
         self.generator.eval()
-        return self._completed(frames, mask, noise)[0]
+        return tf.clip_by_value(self._completed(frames, mask, noise)[0], 0.0, 1.0)
 
     def train_step(self, batch: dict, step: int) -> Dict[str, float]:
         """One D and one G update on ``batch`` = {frames [B, T, S, S, 1], mask [B, T, 1]}."""

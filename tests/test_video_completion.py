@@ -202,3 +202,59 @@ def test_rec_levels_must_fit_the_image_size():
         VideoCompletionConfig(image_size=32, video_completion_rec_levels=7)
     with pytest.raises(ValueError, match="video_completion_rec_levels"):
         VideoCompletionConfig(video_completion_rec_levels=0)
+
+
+def test_squared_error_reconstruction_option():
+    from other_models.video_completion import VideoCompletionConfig, masked_l1, multiscale_masked_l1
+    pred = np.zeros((1, 2, 4, 4, 1), np.float32)
+    target = np.zeros((1, 2, 4, 4, 1), np.float32)
+    target[0, 1, :2] = 0.5                                   # half the missing frame's pixels off by 0.5
+    mask = np.array([[[1.0], [0.0]]], np.float32)
+    assert float(masked_l1(pred, target, mask)) == pytest.approx(0.25)
+    assert float(masked_l1(pred, target, mask, power=2)) == pytest.approx(0.125)
+    # 2x2 pooling: the top cells are 0.5 (squared 0.25), the bottom cells 0 -> level 1 gives 0.125 too
+    assert float(multiscale_masked_l1(pred, target, mask, 2, power=2)) == pytest.approx(0.125)
+    with pytest.raises(ValueError, match="video_completion_rec_loss"):
+        VideoCompletionConfig(video_completion_rec_loss="l3")
+
+
+def test_linear_output_is_unsquashed_in_training_and_clipped_in_completions():
+    import tensorflow as tf
+    from other_models.video_completion import VideoCompletion, anchor_mask
+    from ganimation_tl.datasets.moving_mnist import moving_shapes
+    c = _small_config(video_completion_linear_output=True)
+    model = VideoCompletion(c)
+    frames = moving_shapes(4, length=5, image_size=32, seed=0).frames
+    mask = np.ascontiguousarray(np.broadcast_to(anchor_mask((0, 4), 5), (4, 5))[..., None], np.float32)
+    model.generator.eval()
+    raw = model.generator([tf.constant(frames), tf.constant(mask), tf.zeros([4, 5, c.video_completion_noise_dim])])
+    assert float(tf.reduce_min(raw)) < 0.0          # no sigmoid: the output can go below the background
+    done = model.complete(frames, anchor_mask((0, 4), 5))
+    assert done.min() >= 0.0 and done.max() <= 1.0
+    np.testing.assert_allclose(done[:, [0, 4]], frames[:, [0, 4]], atol=1e-6)
+
+
+def test_relative_squared_error_scores_blank_frames_one():
+    import tensorflow as tf
+    from other_models.video_completion import reconstruction_loss
+    rng = np.random.default_rng(3)
+    target = (rng.random((2, 4, 8, 8, 1)) < 0.2).astype(np.float32) * 0.7
+    mask = np.array([[[1.0], [0.0], [0.0], [1.0]]] * 2, np.float32)
+    blank = np.zeros_like(target)
+    assert float(reconstruction_loss(blank, target, mask, "relative_l2")) == pytest.approx(1.0, rel=1e-5)
+    assert float(reconstruction_loss(target, target, mask, "relative_l2")) == pytest.approx(0.0, abs=1e-7)
+    half = 0.5 * target                              # squared error a quarter of the target's energy
+    assert float(reconstruction_loss(half, target, mask, "relative_l2")) == pytest.approx(0.25, rel=1e-5)
+    # scale-free: brighter data with the same relative error scores the same (plain l2 scales by 9)
+    assert float(reconstruction_loss(3.0 * half, 3.0 * target, mask, "relative_l2")) == pytest.approx(0.25, rel=1e-5)
+    assert float(reconstruction_loss(3.0 * half, 3.0 * target, mask, "l2")) == pytest.approx(
+        9.0 * float(reconstruction_loss(half, target, mask, "l2")), rel=1e-5)
+    p = tf.Variable(half)
+    with tf.GradientTape() as tape:
+        loss = reconstruction_loss(p, tf.constant(target), mask, "relative_l2")
+    grad = tape.gradient(loss, p).numpy()
+    energy = np.mean(target[:, 1:3] ** 2)            # the normaliser is a constant in the gradient
+    np.testing.assert_allclose(grad[:, 1:3], 2 * (half - target)[:, 1:3] / (target[:, 1:3].size * energy), rtol=1e-4)
+    assert np.all(grad[:, [0, 3]] == 0)
+    with pytest.raises(ValueError, match="reconstruction loss"):
+        reconstruction_loss(blank, target, mask, "huber")
