@@ -46,6 +46,9 @@ Deviations from the paper, and why:
   sum(omega) (official code) because kayamin's unnormalised sum diverges (spec pitfall).
 * The official PAMI extras (AM-Softmax identity head, separate real/fake branch, continuous yaw,
   label smoothing, dropout, random crops) are not used: this follows the CVPR formulation.
+* Optional synthetic pose class (``--drgan_pose_fake_class``, ours, off by default): D's pose head gets an
+  N_p+1-th class that D assigns to generated images (as its identity head has N_d+1), so G cannot satisfy the
+  pose head with images a pose classifier reads as another pose; measured in ``docs/results/drgan.md``.
 * Batch norm is :func:`batch_norm_layer` (TL 2.2.5's ``BatchNorm2d`` fails in train mode inside
   ``tf.function`` on TF 2.21 and starts its moving variance at 0).
 """
@@ -85,6 +88,9 @@ class DRGANConfig:
             of ``drgan_num_identities`` are held out.
         drgan_num_identities: CFP identities loaded (1..this).
         drgan_learning_rate, drgan_beta1: Adam (2e-4, 0.5; spec (c)).
+        drgan_pose_fake_class: give D's pose head an extra "synthetic" class N_p + 1 that D assigns to generated
+            images, as its identity head does (ours; off = the paper: the pose head is trained on real photos
+            only, so G can satisfy it on images a pose classifier reads as another pose).
         batch_size: k * n images per step (must be a multiple of n). epochs, seed.
     """
 
@@ -98,6 +104,7 @@ class DRGANConfig:
     drgan_num_identities: int = 150
     drgan_learning_rate: float = 2e-4
     drgan_beta1: float = 0.5
+    drgan_pose_fake_class: bool = False
     batch_size: int = 32
     epochs: int = 60
     seed: int = 0
@@ -331,7 +338,8 @@ def build_discriminator(config: DRGANConfig, num_identities: int, name: str = "d
     p = name + "_"
     image = tl.layers.Input([None, config.image_size, config.image_size, 3], name=p + "image")
     x = _encoder_trunk(image, config, config.drgan_feature_dim, p)
-    out = tl.layers.Dense(num_identities + 1 + NUM_POSES, W_init=weight_init(), b_init=tl.initializers.zeros(),
+    out = tl.layers.Dense(num_identities + 1 + NUM_POSES + int(config.drgan_pose_fake_class), W_init=weight_init(),
+                          b_init=tl.initializers.zeros(),
                           in_channels=config.drgan_feature_dim, name=p + "fc")(x)
     return tl.models.Model(inputs=image, outputs=out, name=unique_model_name(name))
 
@@ -361,13 +369,16 @@ def _ce(logits, labels):
                                                                          logits=logits))
 
 
-def discriminator_loss(real_logits, real_labels, real_poses, fake_logits, num_identities: int):
+def discriminator_loss(real_logits, real_labels, real_poses, fake_logits, num_identities: int,
+                       pose_fake_class: bool = False):
     """L_D of paper eq. (2) (minimised form): ``CE(D^d(x), y_d) + CE(D^p(x), y_p) + CE(D^d(x_hat), N_d+1)``.
 
     Args:
         real_logits: ``[B, N_d + 1 + N_p]`` D on real photos; real_labels, real_poses: int ``[B]``.
         fake_logits: ``[B', N_d + 1 + N_p]`` D on synthesised images (any count B').
         num_identities: N_d.
+        pose_fake_class: the pose logits have N_p + 1 entries and ``CE(D^p(x_hat), N_p+1)`` is added (ours,
+            ``--drgan_pose_fake_class``; the returned parts then hold ``pose_fake`` too).
 
     Returns:
         ``(total, parts)``: scalar and a dict of the three means (each a batch mean of softmax CE).
@@ -377,7 +388,12 @@ def discriminator_loss(real_logits, real_labels, real_poses, fake_logits, num_id
     id_real = _ce(real_logits[:, :nd + 1], real_labels)
     pose_real = _ce(real_logits[:, nd + 1:], real_poses)
     id_fake = _ce(fake_logits[:, :nd + 1], tf.fill(tf.shape(fake_logits)[:1], nd))
-    return id_real + pose_real + id_fake, {"id_real": id_real, "pose_real": pose_real, "id_fake": id_fake}
+    parts = {"id_real": id_real, "pose_real": pose_real, "id_fake": id_fake}
+    total = id_real + pose_real + id_fake
+    if pose_fake_class:
+        parts["pose_fake"] = _ce(fake_logits[:, nd + 1:], tf.fill(tf.shape(fake_logits)[:1], NUM_POSES))
+        total = total + parts["pose_fake"]
+    return total, parts
 
 
 def generator_loss(fake_logits, labels, codes, num_identities: int):
@@ -472,7 +488,7 @@ class DRGAN:
             real_logits = self.discriminator(batch["images"])
             fake_logits = self.discriminator(fakes)
             d_total, d_parts = discriminator_loss(real_logits, labels, batch["poses"], fake_logits,
-                                                  self.num_identities)
+                                                  self.num_identities, self.config.drgan_pose_fake_class)
         grads = tape.gradient(d_total, self.d_weights)
         self.d_optimizer.apply_gradients(zip(grads, self.d_weights))
         # G step: identity and pose of the synthetic images (single and fused).
@@ -566,6 +582,8 @@ def define_flags(flag_values=flags.FLAGS) -> None:
         "drgan_num_identities": ("integer", "DR-GAN: CFP identities loaded (1..N)."),
         "drgan_learning_rate": ("float", "DR-GAN Adam learning rate (2e-4)."),
         "drgan_beta1": ("float", "DR-GAN Adam beta1 (0.5)."),
+        "drgan_pose_fake_class": ("bool", "DR-GAN: D's pose head gets a 'synthetic' class for generated images "
+                                          "(ours; off = the paper)."),
     }
     define_model_flags(helps, flag_values, extra=[
         ("string", "cfp_dir", "CFP folder (holding Data/Images and Data/Fiducials), e.g. ../shared/data/cfp.")])

@@ -101,3 +101,20 @@ def test_missing_cfp_folder_is_an_input_error(tmp_path):
     fv = _flags("--workdir=%s" % tmp_path, "--image_size=36")
     with pytest.raises(InputError, match="image_size"):
         drgan.prepare(fv)
+
+
+def test_pose_fake_class_adds_the_synthetic_pose_term():
+    from other_models.drgan import NUM_POSES, discriminator_loss, generator_loss
+    rng = np.random.default_rng(2)
+    nd = 4
+    real = rng.normal(size=(5, nd + 1 + NUM_POSES + 1)).astype(np.float32)
+    fake = rng.normal(size=(3, nd + 1 + NUM_POSES + 1)).astype(np.float32)
+    labels, poses = np.array([0, 1, 2, 3, 0]), np.array([0, 1, 2, 0, 1])
+    total, parts = discriminator_loss(real, labels, poses, fake, nd, pose_fake_class=True)
+    expected = (_np_ce(real[:, :nd + 1], labels) + _np_ce(real[:, nd + 1:], poses)
+                + _np_ce(fake[:, :nd + 1], np.full(3, nd)) + _np_ce(fake[:, nd + 1:], np.full(3, NUM_POSES)))
+    assert float(total) == pytest.approx(expected, rel=1e-5)
+    assert float(parts["pose_fake"]) == pytest.approx(_np_ce(fake[:, nd + 1:], np.full(3, NUM_POSES)), rel=1e-5)
+    g_total, _ = generator_loss(fake, np.array([1, 2, 3]), np.array([2, 0, 1]), nd)   # G still asks for pose c
+    assert float(g_total) == pytest.approx(_np_ce(fake[:, :nd + 1], np.array([1, 2, 3]))
+                                           + _np_ce(fake[:, nd + 1:], np.array([2, 0, 1])), rel=1e-5)
