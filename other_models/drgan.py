@@ -330,7 +330,8 @@ def build_decoder(config: DRGANConfig, name: str = "drgan_Gdec"):
 
 def build_discriminator(config: DRGANConfig, num_identities: int, name: str = "drgan_D"):
     """D: images ``[B, S, S, 3]`` in [-1, 1] -> logits ``[B, N_d + 1 + N_p]``: identity logits
-    (N_d real identities then the "synthetic" class) and pose logits. Source: paper section 3.1,
+    (N_d real identities then the "synthetic" class) and pose logits (N_p + 1 of them, the last for synthetic
+    images, with ``drgan_pose_fake_class``). Source: paper section 3.1,
     Table 1 (D = conv11..conv53, AvgPool, FC N_d+N_p+1)."""
     import tensorlayer as tl
     from ganimation_tl.layers import weight_init
@@ -400,7 +401,8 @@ def generator_loss(fake_logits, labels, codes, num_identities: int):
     """L_G of paper eq. (3) (minimised form): ``CE(D^d(x_hat), y_d) + CE(D^p(x_hat), y_t)``.
 
     Args:
-        fake_logits: ``[B, N_d + 1 + N_p]``; labels: identities y_d ``[B]``; codes: target poses ``[B]``.
+        fake_logits: ``[B, N_d + 1 + N_p]`` (or ``N_p + 1`` pose logits with ``--drgan_pose_fake_class``; G still
+            asks for its code); labels: identities y_d ``[B]``; codes: target poses ``[B]`` in [0, N_p).
 
     Returns:
         ``(total, parts)`` as :func:`discriminator_loss`.
@@ -540,7 +542,7 @@ class DRGAN:
             self._train_mode()
 
     def discriminate(self, images, batch: int = 256) -> np.ndarray:
-        """D logits ``[N, N_d + 1 + N_p]`` (eval mode)."""
+        """D logits ``[N, N_d + 1 + N_p]`` (``N_p + 1`` pose logits with ``drgan_pose_fake_class``; eval mode)."""
         self._eval_mode()
         try:
             return np.concatenate([self.discriminator(images[i:i + batch]).numpy() for i in range(0, len(images), batch)])

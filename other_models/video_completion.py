@@ -47,13 +47,15 @@ Losses (non-saturating GAN, Goodfellow et al. 2014; reconstruction as in conditi
   (``max(0, 1/(r + eps) - 1/(target + eps))``), so it keeps the strong anti-collapse gradient but gives no
   reward for diversity beyond the target, so that the reconstruction term can keep each sample near the truth.
   With the sigmoid output the error check still failed (the samples misplaced the object); with the linear
-  output, the anchor skip and a squared-error reconstruction weighted 1000 (the configs) both checks pass on
-  3 seeds; see docs/results/video_completion.md.
+  output, the anchor skip and the relative squared-error reconstruction weighted 33 (the configs) both checks
+  pass on 3 seeds; see docs/results/video_completion.md.
 * Optional multi-scale reconstruction (``video_completion_rec_levels`` L > 1, ours, off by default): the L1 term
   is the mean of the masked L1 over an average-pooled pyramid (1, 2, ..., 2^(L-1) pixel cells), which gives a
-  misplaced object a gradient towards its true position. ``video_completion_rec_loss=l2`` (ours) uses squared
-  errors instead: under positional uncertainty the L1 minimiser is the per-pixel median (background: blank frames),
-  the squared-error minimiser the conditional mean.
+  misplaced object a gradient towards its true position (measured: it did not help).
+* Reconstruction kind (``video_completion_rec_loss``, ours; :func:`reconstruction_loss`): ``l1`` (default),
+  ``l2`` (squared error: under positional uncertainty the L1 minimiser is the per-pixel median, i.e. background
+  and blank frames, the squared-error minimiser the conditional mean) or ``relative_l2`` (squared error divided by
+  the batch's blank-frame error, so one weight fits bright and dark data; the configs use it, weight 33).
 * ``L_D`` uses the smoothed real label: ``BCE(D(x, m), 0.9) + BCE(D(y, m), 0)``.
 
 Training anchors: the first and last frames always, each middle frame with probability ``anchor_prob``, so
@@ -273,7 +275,9 @@ def anchor_context(frames, mask):
 
 def build_generator(config: VideoCompletionConfig, name: str = "vc_G"):
     """G as a static TL model: inputs ``[frames [B, T, S, S, 1] in [0, 1], mask [B, T, 1] in {0, 1},
-    noise [B, T, Z]]`` -> predicted frames ``x^`` ``[B, T, S, S, 1]`` in (0, 1) (before keeping the anchors).
+    noise [B, T, Z]]`` -> predicted frames ``x^`` ``[B, T, S, S, 1]`` (before keeping the anchors): in (0, 1)
+    through a sigmoid, or unbounded with ``video_completion_linear_output`` (clipped to [0, 1] only by
+    :meth:`VideoCompletion.complete`).
     With ``video_completion_anchor_skip`` the decoder's last maps are joined with :func:`anchor_context` at full
     resolution (module docstring; ours, not from a paper)."""
     import tensorflow as tf
@@ -377,8 +381,8 @@ def multiscale_masked_l1(pred, target, mask, levels: int = 1, power: int = 1):
     (ours, ``video_completion_rec_levels``). ``levels = 1`` is the plain masked L1. At a coarse level a misplaced
     object still overlaps its true position, so the loss has a gradient that moves it there (plain L1 only
     shrinks a misplaced object). pred, target ``[B, T, S, S, C]`` with S divisible by 2**(levels-1); mask
-    ``[B, T, 1]`` (1 = anchor). ``power`` 2 gives squared errors (``video_completion_rec_loss=l2``). Returns a
-    scalar.
+    ``[B, T, 1]`` (1 = anchor). ``power`` 2 gives squared errors (used by :func:`reconstruction_loss` for
+    ``l2`` and ``relative_l2``). Returns a scalar.
 
     Raises:
         ValueError: ``levels < 1``.
@@ -500,7 +504,7 @@ class VideoCompletion:
         g_vars, d_vars = self.generator.trainable_weights, self.discriminator.trainable_weights
         self.opt_d.apply_gradients(zip(tape_d.gradient(d_loss, d_vars), d_vars))
         self.opt_g.apply_gradients(zip(tape_g.gradient(g_loss, g_vars), g_vars))
-        return {"discriminator/total": d_loss, "generator/l1_missing": rec, "generator/adversarial": adv,
+        return {"discriminator/total": d_loss, "generator/reconstruction": rec, "generator/adversarial": adv,
                 "generator/mode_seeking": ms, "generator/total": g_loss}
 
     def _complete_impl(self, frames, mask, noise):

@@ -30,7 +30,7 @@ def test_two_step_smoke_run_through_registry(tmp_path, monkeypatch):
         "--log_every=1", "--image_every=2"], known_only=True)
     metrics = registry.get("video_completion").train(fv)
     assert metrics and all(np.isfinite(v) for v in metrics.values())
-    assert {"generator/l1_missing", "discriminator/total", "generator/mode_seeking"} <= set(metrics)
+    assert {"generator/reconstruction", "discriminator/total", "generator/mode_seeking"} <= set(metrics)
     assert any(name.startswith("ckpt-2") for name in os.listdir(tmp_path / "checkpoints"))
 
 
@@ -79,10 +79,10 @@ def test_anchor_skip_generator_keeps_anchors_and_learns():
     assert out.shape == (8, 5, 32, 32, 1)
     np.testing.assert_allclose(out[:, [0, 4]], frames[:, [0, 4]], atol=1e-6)
     batch = {"frames": frames, "mask": training_masks(c, 8, np.random.default_rng(0))}
-    first = float(model.train_step(batch, 0)["generator/l1_missing"])
+    first = float(model.train_step(batch, 0)["generator/reconstruction"])
     for s in range(1, 30):
         last = model.train_step(batch, s)
-    assert float(last["generator/l1_missing"]) < 0.6 * first
+    assert float(last["generator/reconstruction"]) < 0.6 * first
 
 
 def test_masked_l1_and_mode_seeking_hand_computed():
@@ -137,10 +137,10 @@ def test_training_reduces_missing_frame_l1():
     model = VideoCompletion(c)
     batch = {"frames": moving_shapes(8, length=5, image_size=32, shape_size=12, seed=0).frames,
              "mask": training_masks(c, 8, np.random.default_rng(0))}
-    first = float(model.train_step(batch, 0)["generator/l1_missing"])
+    first = float(model.train_step(batch, 0)["generator/reconstruction"])
     for s in range(1, 30):
         last = model.train_step(batch, s)
-    assert float(last["generator/l1_missing"]) < 0.6 * first
+    assert float(last["generator/reconstruction"]) < 0.6 * first
 
 
 def test_bad_inputs(tmp_path):
