@@ -82,6 +82,10 @@ def define_flags(flag_values=flags.FLAGS) -> None:
                 "--batch_size is the global batch, split over all replicas.", flag_values)
     define_once("string", "devices", None, "With --strategy=mirrored: comma-separated devices "
                 "(e.g. /gpu:0,/gpu:1). Default: all local GPUs (else the CPU).", flag_values)
+    define_once("bool", "bf16", False, "Train with oneDNN bfloat16 convolutions and matrix products (grappler's "
+                "auto_mixed_precision_onednn_bfloat16 rewrite; float32 weights, optimizer state and losses). Needs "
+                "a CPU with native bfloat16 (avx512_bf16 or amx_bf16); GPUs ignore it. See README 'Speed'.",
+                flag_values)
     define_once("integer", "attention_patience", 50,
                 "Warn when mean attention stays above 0.95 or below 0.05 for this many generator steps.", flag_values)
 
@@ -162,6 +166,10 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
             raise InputError("--%s must be positive, got %d" % (name, value))
     if flag_values.max_minutes is not None and not flag_values.max_minutes > 0:
         raise InputError("--max_minutes must be positive, got %r" % flag_values.max_minutes)
+    from ganimation_tl.editing import cpu_supports_bfloat16, onednn_bfloat16
+    if flag_values.bf16 and not cpu_supports_bfloat16():
+        raise InputError("--bf16: this CPU has no native bfloat16 (avx512_bf16 / amx_bf16 in /proc/cpuinfo); "
+                         "emulated bfloat16 is slower than float32, so train without --bf16")
     replicas = strategy.num_replicas_in_sync
     if config.batch_size < replicas:
         raise InputError("--batch_size=%d is smaller than the %d replicas of --strategy=%s; every replica needs "
@@ -198,7 +206,8 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
     logging.info("GANimation on %d faces from %s; %d steps per epoch, %d steps in this run; workdir %s; "
                  "strategy %s (%d replicas, %s)", len(files), source, steps, options.total_steps, workdir,
                  flag_values.strategy, replicas, "chief" if chief else "worker %d" % distribute.worker_index(strategy))
-    return Trainer(model, dataset_for, options, strategy=strategy).run()
+    with onednn_bfloat16(flag_values.bf16):   # every step traced inside runs the bfloat16 rewrite
+        return Trainer(model, dataset_for, options, strategy=strategy).run()
 
 
 registry.register(registry.ModelEntry(

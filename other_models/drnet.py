@@ -39,7 +39,9 @@ Data (``--drnet_data``):
   background, pose = the person's movement). Clips are T frames taken every
   ``drnet_video_stride``-th frame inside blocks of ``drnet_video_block`` frames; every
   ``drnet_video_test_every``-th block is held out for evaluation; half the clips are mirrored left-right;
-  ``drnet_video_max_frames`` (0: all) reads only the first frames.
+  ``drnet_video_max_frames`` (0: all) reads only the first frames. ``drnet_video_shift`` / ``drnet_video_zoom`` /
+  ``drnet_video_colour`` (0: off) add one random crop shift, scale and colour change per training clip, the same
+  for all its frames (:func:`augment_clip`; ours, against overfitting one video).
   With a single person the "other video" of the scene discriminator is another clip of the same video
   (another time), and the content code has only one identity to represent.
 
@@ -118,6 +120,9 @@ class DrNetConfig:
     drnet_video_test_every: int = 5
     drnet_video_max_frames: int = 0
     drnet_skips: bool = False
+    drnet_video_shift: float = 0.0
+    drnet_video_zoom: float = 0.0
+    drnet_video_colour: float = 0.0
 
     def __post_init__(self):
         positive = ("image_size", "batch_size", "epochs", "drnet_epoch_size", "drnet_content_dim", "drnet_pose_dim",
@@ -153,6 +158,9 @@ class DrNetConfig:
                 raise ValueError("drnet_video_max_frames must be >= 0 (0: all), got %r" % self.drnet_video_max_frames)
             if self.drnet_video_test_every < 2:
                 raise ValueError("drnet_video_test_every must be >= 2, got %r" % self.drnet_video_test_every)
+            for name in ("drnet_video_shift", "drnet_video_zoom", "drnet_video_colour"):
+                if not 0 <= getattr(self, name) < 0.5:
+                    raise ValueError("%s must be in [0, 0.5), got %r" % (name, getattr(self, name)))
             if self.clip_span > self.drnet_video_block:
                 raise ValueError("a clip spans (n_past + n_future - 1) x drnet_video_stride + 1 = %d frames, more "
                                  "than drnet_video_block (%d)" % (self.clip_span, self.drnet_video_block))
@@ -622,14 +630,61 @@ class FaceVideoClips:
         c = self.config
         return self.frames[start:start + c.clip_span:c.drnet_video_stride]
 
-    def sample(self, count: int, rng: np.random.Generator, split: str = "train", flip: bool = True) -> np.ndarray:
-        """``count`` random clips of ``split`` (half of them mirrored left-right if ``flip``): ``[count, T, S, S, 3]``."""
+    def sample(self, count: int, rng: np.random.Generator, split: str = "train", flip: bool = True,
+               augment: bool = False) -> np.ndarray:
+        """``count`` random clips of ``split``: float32 ``[count, T, S, S, 3]`` in [0, 1].
+
+        Half of them are mirrored left-right if ``flip``. With ``augment``, each clip also gets one random
+        similarity transform and one colour change, the same for all its T frames (:func:`augment_clip`, amplitudes
+        ``drnet_video_shift`` / ``drnet_video_zoom`` / ``drnet_video_colour`` of the config).
+        """
         starts = rng.choice(self.starts[split], size=count)
         clips = np.stack([self.clip(s) for s in starts])
         if flip:
             mirror = rng.random(count) < 0.5
             clips[mirror] = clips[mirror][:, :, :, ::-1]
+        if augment:
+            c = self.config
+            clips = np.stack([augment_clip(clip, rng, c.drnet_video_shift, c.drnet_video_zoom, c.drnet_video_colour)
+                              for clip in clips])
         return clips
+
+
+def augment_clip(clip: np.ndarray, rng: np.random.Generator, shift: float, zoom: float,
+                 colour: float) -> np.ndarray:
+    """One random augmentation applied identically to every frame of a clip (ours; not in DrNet).
+
+    A face video of one person has a few hundred distinct frames, and DrNet overfits them; moving the crop per
+    clip gives the pose encoder new head positions and scales, and the colour change gives the content encoder
+    new appearances, while the within-clip relation DrNet learns from (same content, changing pose) is kept.
+
+    Args:
+        clip: ``[T, S, S, C]`` float in [0, 1].
+        rng: random generator.
+        shift: maximum translation as a fraction of S (uniform in [-shift, shift] on each axis).
+        zoom: maximum relative scale change (scale uniform in [1 - zoom, 1 + zoom], about the centre).
+        colour: maximum per-channel gain change and brightness offset (gain in [1 - colour, 1 + colour] per
+            channel, offset in [-colour / 2, colour / 2]); 0 disables it.
+
+    Returns:
+        float32 ``[T, S, S, C]`` clipped to [0, 1] (border pixels reflected); the input itself if all are 0.
+    """
+    import cv2
+    clip = np.asarray(clip, np.float32)
+    if shift == 0 and zoom == 0 and colour == 0:
+        return clip
+    side = clip.shape[1]
+    scale = rng.uniform(1 - zoom, 1 + zoom)
+    dx, dy = rng.uniform(-shift, shift, 2) * side
+    centre = (side - 1) / 2.0
+    matrix = np.array([[scale, 0, (1 - scale) * centre + dx], [0, scale, (1 - scale) * centre + dy]], np.float32)
+    out = np.stack([cv2.warpAffine(f, matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+                    for f in clip]).reshape(clip.shape)
+    if colour > 0:
+        gain = rng.uniform(1 - colour, 1 + colour, clip.shape[-1]).astype(np.float32)
+        offset = np.float32(rng.uniform(-colour / 2, colour / 2))
+        out = out * gain + offset
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
 def load_face_clips(config: DrNetConfig, video_path: Optional[str]) -> FaceVideoClips:
@@ -676,7 +731,9 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
         clips = load_face_clips(config, flag_values.video_path)
 
         def make_frames(seed):
-            return clips.sample(config.batch_size, np.random.default_rng([seed, 1]), "train")
+            return clips.sample(config.batch_size, np.random.default_rng([seed, 1]), "train",
+                                augment=bool(config.drnet_video_shift or config.drnet_video_zoom
+                                             or config.drnet_video_colour))
         description = ("face video %s: %d frames tracked (%d with MTCNN detections), %d px RGB crops, clips of %d "
                        "frames every %d-th frame, %d training clip starts" % (
                            flag_values.video_path, len(clips.frames), len(clips.track.detected),

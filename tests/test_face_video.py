@@ -134,11 +134,39 @@ def test_face_config_validation(tmp_path):
         DrNetConfig(drnet_data="kth")
     with pytest.raises(ValueError, match="drnet_video_block"):
         DrNetConfig(drnet_data="face_video", drnet_video_stride=6, drnet_video_block=48)
+    with pytest.raises(ValueError, match="drnet_video_zoom"):
+        DrNetConfig(drnet_data="face_video", drnet_video_zoom=0.7)
     assert DrNetConfig(drnet_data="face_video").channels == 3
     assert DrNetConfig().channels == 2
     fv = _face_flags(tmp_path, "--video_path=%s" % (tmp_path / "nope.mp4"))
     with pytest.raises(InputError, match="--video_path.*not found"):
         drnet.train(fv)
+
+
+def test_augment_clip_moves_every_frame_alike():
+    from other_models.drnet import augment_clip
+    # a bright 8x8 square on a dark frame, shifted one pixel per frame
+    clip = np.zeros((4, 32, 32, 3), np.float32)
+    for t in range(4):
+        clip[t, 10:18, 10 + t:18 + t] = 0.8
+    np.testing.assert_array_equal(augment_clip(clip, np.random.default_rng(0), 0, 0, 0), clip)
+
+    def centroid(frame):
+        w = frame[..., 0]
+        ys, xs = np.mgrid[:32, :32]
+        return np.array([(w * ys).sum() / w.sum(), (w * xs).sum() / w.sum()])
+    moved = [augment_clip(clip, np.random.default_rng(seed), 0.15, 0.1, 0.0) for seed in range(8)]
+    offsets = np.array([[centroid(m[t]) - centroid(clip[t]) for t in range(4)] for m in moved])   # [8, 4, 2]
+    # one transform per clip: every frame's centroid moves by about the same vector (zoom adds < 0.5 px here) ...
+    assert np.abs(offsets - offsets[:, :1]).max() < 0.6
+    # ... and different clips get different shifts, up to 0.15 x 32 = 4.8 px (plus the zoom about the centre)
+    assert offsets[:, 0].std(axis=0).min() > 0.5 and np.abs(offsets).max() < 6.5
+    # the within-clip motion (1 px per frame) survives
+    np.testing.assert_allclose(np.diff([centroid(f)[1] for f in moved[0]]), 1.0, atol=0.15)
+    coloured = augment_clip(clip, np.random.default_rng(1), 0.0, 0.0, 0.3)
+    assert coloured.shape == clip.shape and coloured.min() >= 0 and coloured.max() <= 1
+    gains = coloured[0, 12, 12] - coloured[0, 0, 0]            # square minus background, per channel
+    assert np.ptp(gains) > 0.01 and np.all(np.abs(gains / 0.8 - 1) <= 0.3 + 1e-5)
 
 
 @need_video
@@ -160,6 +188,8 @@ def test_face_clips_and_two_step_smoke_run(tmp_path, monkeypatch):
         assert not clips.is_test[s:s + config.clip_span].any()
     batch = clips.sample(6, np.random.default_rng(0))
     assert batch.shape == (6, config.sequence_length, 32, 32, 3)
+    augmented = clips.sample(6, np.random.default_rng(0), augment=True)   # all amplitudes 0 in this config
+    np.testing.assert_array_equal(augmented, batch)
     metrics = registry.get("drnet").train(fv)
     assert "drnet/reconstruction" in metrics and "lstm/pose_mse" in metrics
     assert all(np.isfinite(v) for v in metrics.values())
