@@ -8,7 +8,9 @@ source-only classifier on the labelled source digits (the baseline) and a target
 labelled MNIST ``train`` images (disjoint from the target train/test images; used only to judge generated
 target digits). Prints the checks with PASS/FAIL and writes ``docs/results/cdrd.json`` atomically:
 
-1. target accuracy of ``argmax D_l(x_T)`` >= source-only LeNet target accuracy + 10 points;
+1. target accuracy of ``argmax D_l(x_T)`` >= source-only LeNet target accuracy + 10 points (with
+   ``--cdrd_target_bottleneck`` the LeNet is scored on both the preprocessed and the unprocessed MNIST test
+   images and the higher accuracy is the baseline; the MNIST oracle is trained on preprocessed images);
 2. disentanglement: for 50 fixed z and each l = 0..9 the source-only LeNet labels G_S(z, l) as l >= 90%;
 3. cross-domain pairs: G_T(z, l) is labelled l by the MNIST oracle >= 80% (the spec's check (iii),
    judged by an independent classifier instead of CDRD's own head; the self-consistency of D_l is
@@ -70,6 +72,7 @@ def main(argv):
     import numpy as np
     import other_models.cdrd as cdrd
     from ganimation_tl.datasets.digits import load_mnist
+    from ganimation_tl.sibling import load_digit_domains
     from ganimation_tl.trainer import latest_checkpoint, write_json_atomic
 
     if FLAGS.workdir is None or os.path.exists(os.path.join(FLAGS.workdir, "checkpoints")):
@@ -86,9 +89,16 @@ def main(argv):
                               FLAGS.reference_steps, config.seed)
     mnist_x, mnist_y = load_mnist(FLAGS.mnist_path, "train")
     order = np.random.default_rng(config.seed).permutation(len(mnist_x))[:10000]
-    oracle = train_lenet("ref_mnist_oracle", mnist_x[order] * 2.0 - 1.0, mnist_y[order], FLAGS.reference_steps,
-                         config.seed)
+    oracle_x = mnist_x[order] * 2.0 - 1.0
+    if config.cdrd_target_bottleneck:  # the oracle judges target digits as CDRD sees them
+        oracle_x = cdrd.bottleneck_digits(oracle_x, config.cdrd_target_bottleneck)
+    oracle = train_lenet("ref_mnist_oracle", oracle_x, mnist_y[order], FLAGS.reference_steps, config.seed)
     fake_s, fake_t, labels = cdrd.generate(model, num_noise=50)
+    # The source-only LeNet on the target test images CDRD is scored on, and on the unprocessed MNIST test
+    # images (the same when --cdrd_target_bottleneck is 0); check 1 uses the higher of the two baselines.
+    raw = load_digit_domains("cdrd", config, FLAGS)
+    e["source_only_lenet_target_accuracy_unprocessed"] = float(np.mean(predict(source_only, raw.target_test)
+                                                                       == raw.target_test_labels))
     e["source_only_lenet_target_accuracy"] = float(np.mean(predict(source_only, data.target_test) == data.target_test_labels))
     e["source_only_lenet_source_accuracy"] = float(np.mean(predict(source_only, data.source_test) == data.source_test_labels))
     e["oracle_target_accuracy"] = float(np.mean(predict(oracle, data.target_test) == data.target_test_labels))
@@ -97,7 +107,7 @@ def main(argv):
     e["generated_pairs_both_correct"] = float(np.mean((predict(source_only, fake_s) == labels)
                                                       & (predict(oracle, fake_t) == labels)))
     minutes = (time.time() - start) / 60.0
-    base = e["source_only_lenet_target_accuracy"]
+    base = max(e["source_only_lenet_target_accuracy"], e["source_only_lenet_target_accuracy_unprocessed"])
     checks = [
         {"name": "CDRD target accuracy (argmax D_l(x_T)) >= source-only LeNet + 10 points",
          "measured": e["target_accuracy"], "baseline": base, "threshold": base + 0.10,

@@ -58,8 +58,9 @@ from absl import flags
 from ganimation_tl import registry
 
 __all__ = ["CDRDConfig", "CDRD", "TransposedConvValid", "build_generator_shared", "build_generator_head",
-           "build_discriminator_low", "build_discriminator_shared", "cdrd_losses", "define_flags", "train",
-           "train_model", "evaluate", "generate"]
+           "build_discriminator_low", "build_discriminator_shared", "cdrd_losses", "cdrd_generator_losses",
+           "define_flags", "train", "train_model", "evaluate", "generate", "selection_criterion",
+           "bottleneck_digits", "preprocess_target"]
 
 NUM_CLASSES = 10
 
@@ -70,7 +71,8 @@ class CDRDConfig:
 
     Raises:
         ValueError: (in ``__post_init__``) an unknown domain, a non-positive size/count/rate, a slope or
-            beta1 outside [0, 1), a generator width not divisible by 8.
+            beta1 outside [0, 1), a generator width not divisible by 8, a target bottleneck outside
+            {0} | 2..20.
     """
 
     cdrd_source: str = "sklearn"
@@ -89,6 +91,8 @@ class CDRDConfig:
     cdrd_d_fc: int = 500
     cdrd_lambda_dis: float = 1.0
     cdrd_leak: float = 0.25
+    cdrd_tied_init: bool = False
+    cdrd_target_bottleneck: int = 0
     seed: int = 0
 
     def __post_init__(self):
@@ -103,6 +107,9 @@ class CDRDConfig:
                 raise ValueError("%s must be positive, got %r" % (name, getattr(self, name)))
         if self.cdrd_g_width % 8:
             raise ValueError("cdrd_g_width must be a multiple of 8, got %r" % self.cdrd_g_width)
+        if self.cdrd_target_bottleneck != 0 and not 2 <= self.cdrd_target_bottleneck <= 20:
+            raise ValueError("cdrd_target_bottleneck must be 0 (off) or in 2..20, got %r"
+                             % self.cdrd_target_bottleneck)
         if self.cdrd_lambda_dis < 0:
             raise ValueError("cdrd_lambda_dis must be >= 0, got %r" % self.cdrd_lambda_dis)
         for name in ("beta1", "cdrd_leak"):
@@ -292,6 +299,23 @@ def cdrd_losses(src_real, src_fake, tgt_real, tgt_fake, source_labels, fake_labe
     return {"d_adv": d_adv, "dis": dis, "g_adv": g_adv, "d_total": d_adv + dis, "g_total": g_adv + dis}
 
 
+def cdrd_generator_losses(src_fake, tgt_fake, fake_labels):
+    """The generator's share of :func:`cdrd_losses` (the terms that depend on G).
+
+    Args:
+        src_fake, tgt_fake: ``(real_fake_logits [B, 2], class_logits [B, 10])`` of D on G_S(z, l), G_T(z, l).
+        fake_labels: int ``[B]`` l.
+
+    Returns:
+        ``(g_adv, dis_fake)`` scalars: L_G, and the G-dependent part of L_dis,
+        ``1/2 CE(D_l(G_S(z, l)), l) + 1/2 CE(D_l(G_T(z, l)), l)`` (L_dis minus its real-source term).
+    """
+    import tensorflow as tf
+    ones = lambda logits: tf.ones([tf.shape(logits)[0]], tf.int32)  # noqa: E731
+    g_adv = _ce(ones(src_fake[0]), src_fake[0]) + _ce(ones(tgt_fake[0]), tgt_fake[0])
+    return g_adv, 0.5 * _ce(fake_labels, src_fake[1]) + 0.5 * _ce(fake_labels, tgt_fake[1])
+
+
 # ----------------------------------------------------------------------------------------- model
 class CDRD:
     """CDRD generators and discriminators with the trainer interface (``ganimation_tl.trainer``).
@@ -317,6 +341,11 @@ class CDRD:
         self.d_low_t = build_discriminator_low("cdrd_D_T", channels, c.cdrd_d_conv1, c.cdrd_leak)
         self.d_shared = build_discriminator_shared("cdrd_D_shared", c.cdrd_d_conv1, c.cdrd_d_conv2, c.cdrd_d_fc,
                                                    c.cdrd_leak)
+        if c.cdrd_tied_init:
+            # Detach from a common start: the target's domain-specific layers begin as copies of the source's.
+            for src, dst in ((self.g_head_s, self.g_head_t), (self.d_low_s, self.d_low_t)):
+                for w_s, w_t in zip(src.trainable_weights, dst.trainable_weights):
+                    w_t.assign(w_s)
         self.g_vars = self.g_shared.trainable_weights + self.g_head_s.trainable_weights + self.g_head_t.trainable_weights
         self.d_vars = self.d_low_s.trainable_weights + self.d_low_t.trainable_weights + self.d_shared.trainable_weights
         self.opt_g = tf.keras.optimizers.Adam(c.cdrd_lr, beta_1=c.beta1, beta_2=0.999, epsilon=1e-8)
@@ -363,12 +392,15 @@ class CDRD:
     def _train_step(self, x_s, y_s, x_t, z, l):
         import tensorflow as tf
         lam = self.config.cdrd_lambda_dis
-        # Code order (main.py): the G update first, then the D update, same batch and (z, l).
+        # Code order (main.py): the G update first, then the D update, same batch and (z, l). The real
+        # images do not depend on G and D does not change during the G step, so the G step skips their
+        # forward passes; their terms (constant for G) are taken from the D step below for the logged
+        # generator/disentangle value, which is therefore the code's G_loss + D_loss2 term for term.
         with self._tape() as g_tape:
-            src_real, tgt_real = self.discriminate(x_s, "source"), self.discriminate(x_t, "target")
-            g_losses = cdrd_losses(src_real, self.discriminate(self.generate(z, l, "source"), "source"), tgt_real,
-                                   self.discriminate(self.generate(z, l, "target"), "target"), y_s, l)
-            g_loss = g_losses["g_adv"] + lam * g_losses["dis"]
+            src_fake_g = self.discriminate(self.generate(z, l, "source"), "source")
+            tgt_fake_g = self.discriminate(self.generate(z, l, "target"), "target")
+            g_adv, g_dis_fake = cdrd_generator_losses(src_fake_g, tgt_fake_g, l)
+            g_loss = g_adv + lam * g_dis_fake
         self.opt_g.apply_gradients(zip(g_tape.gradient(g_loss, self.g_vars), self.g_vars))
         fake_s = self.generate(z, l, "source")
         fake_t = self.generate(z, l, "target")
@@ -378,11 +410,12 @@ class CDRD:
                                  self.discriminate(fake_t, "target"), y_s, l)
             d_loss = losses["d_adv"] + lam * losses["dis"]
         self.opt_d.apply_gradients(zip(d_tape.gradient(d_loss, self.d_vars), self.d_vars))
+        g_dis = g_dis_fake + 0.5 * _ce(y_s, src_real[1])
         src_acc = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(src_real[1], -1, output_type=tf.int32),
                                                   tf.cast(y_s, tf.int32)), tf.float32))
         return {"discriminator/adversarial": losses["d_adv"], "discriminator/disentangle": losses["dis"],
-                "discriminator/total": d_loss, "generator/adversarial": g_losses["g_adv"],
-                "generator/disentangle": g_losses["dis"], "generator/total": g_loss,
+                "discriminator/total": d_loss, "generator/adversarial": g_adv,
+                "generator/disentangle": g_dis, "generator/total": g_adv + lam * g_dis,
                 "discriminator/source_accuracy": src_acc}
 
     @staticmethod
@@ -461,6 +494,56 @@ def evaluate(model: CDRD, data) -> Dict[str, float]:
     }
 
 
+def bottleneck_digits(images, resolution: int = 8):
+    """Pass 28x28 digits through the scikit-learn digits' pipeline: the central 20x20 box (where MNIST
+    and the upsampled 8x8 digits sit) area-averaged to ``resolution`` x ``resolution`` and quantised to 17
+    grey levels (the UCI digits count 0..16 pixels per 4x4 block), then bicubic back to 20x20 in a black
+    28x28 frame (``ganimation_tl.datasets.digits.load_sklearn_digits``).
+
+    Args:
+        images: float ``[N, 28, 28, 1]`` in [-1, 1]. resolution: the bottleneck side (8: the source's).
+
+    Returns:
+        float32 ``[N, 28, 28, 1]`` in [-1, 1].
+
+    Raises:
+        ValueError: images not ``[N, 28, 28, 1]``.
+    """
+    import cv2
+    import numpy as np
+    images = np.asarray(images, np.float32)
+    if images.ndim != 4 or images.shape[1:] != (28, 28, 1):
+        raise ValueError("bottleneck_digits expects [N, 28, 28, 1] images, got shape %s" % (images.shape,))
+    out = np.zeros_like(images)
+    for i, image in enumerate((images[..., 0] + 1.0) / 2.0):
+        small = cv2.resize(image[4:24, 4:24], (resolution, resolution), interpolation=cv2.INTER_AREA)
+        small = np.round(np.clip(small, 0.0, 1.0) * 16.0) / 16.0
+        out[i, 4:24, 4:24, 0] = cv2.resize(small, (20, 20), interpolation=cv2.INTER_CUBIC)
+    return np.clip(out, 0.0, 1.0) * 2.0 - 1.0
+
+
+def preprocess_target(data, config: CDRDConfig):
+    """The target images CDRD sees: ``data`` unchanged, or with ``target_train`` and ``target_test`` passed
+    through :func:`bottleneck_digits` when ``config.cdrd_target_bottleneck`` > 0 (labels untouched)."""
+    import dataclasses as dc
+    if not config.cdrd_target_bottleneck:
+        return data
+    r = config.cdrd_target_bottleneck
+    return dc.replace(data, target_train=bottleneck_digits(data.target_train, r),
+                      target_test=bottleneck_digits(data.target_test, r),
+                      description=data.description + ", target through a %dx%d bottleneck" % (r, r))
+
+
+def selection_criterion(model: CDRD, data, batch: int = 500) -> float:
+    """A model-selection score that reads no target label: how often argmax D_l agrees between the
+    target branch and the (source-label-anchored) source branch on the unlabelled target training
+    images ``data.target_train`` ``[N, 28, 28, C]``. In [0, 1]; low when the target branch has drifted
+    into its own labelling of the target digits."""
+    import numpy as np
+    x = data.target_train
+    return float(np.mean(model.classify(x, "target", batch) == model.classify(x, "source", batch)))
+
+
 # ----------------------------------------------------------------------------------------- CLI
 _FLAG_HELP = {
     "cdrd_source": ("string", "Source domain (labelled): sklearn (8x8 UCI digits upsampled) or mnist."),
@@ -478,6 +561,12 @@ _FLAG_HELP = {
     "cdrd_d_fc": ("integer", "Discriminator conv3 / embedding units (code: 500)."),
     "cdrd_lambda_dis": ("float", "Weight of the disentanglement (class) loss L_dis (code: 1)."),
     "cdrd_leak": ("float", "LeakyReLU slope (code: 0.25)."),
+    "cdrd_target_bottleneck": ("integer", "0: target digits as loaded. N > 0: pass the target images (train and "
+                               "test) through the source's NxN pipeline (area-average the central 20x20 to NxN, "
+                               "17 grey levels, bicubic back; 8 matches scikit-learn's 8x8 digits)."),
+    "cdrd_tied_init": ("bool", "Initialise the target's domain-specific layers (G_T's last deconv, D_T's first conv) "
+                       "as copies of the source's, so both branches start identical (code: independent random "
+                       "initialisation)."),
 }
 
 
@@ -496,7 +585,7 @@ def build(flag_values=flags.FLAGS):
     """
     from ganimation_tl.sibling import config_or_input_error, load_digit_domains
     config = config_or_input_error(CDRDConfig, flag_values)
-    data = load_digit_domains("cdrd", config, flag_values)
+    data = preprocess_target(load_digit_domains("cdrd", config, flag_values), config)
     return config, data, CDRD(config, channels=1)
 
 

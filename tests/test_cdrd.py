@@ -68,6 +68,12 @@ def test_losses_match_numpy():
     assert float(got["dis"]) == pytest.approx(dis, rel=1e-5)
     assert float(got["g_adv"]) == pytest.approx(g_adv, rel=1e-5)
     assert float(got["g_total"]) == pytest.approx(g_adv + dis, rel=1e-5)
+    # The generator step's own terms: L_G and L_dis without the real-source term (constant for G).
+    from other_models.cdrd import cdrd_generator_losses
+    g_only, dis_fake = cdrd_generator_losses(tuple(tf.constant(t) for t in sf), tuple(tf.constant(t) for t in tf_),
+                                             tf.constant(l))
+    assert float(g_only) == pytest.approx(g_adv, rel=1e-5)
+    assert float(dis_fake) == pytest.approx(dis - 0.5 * ce(sr[1], y_s), rel=1e-5)
 
 
 def test_transposed_conv_valid_is_the_adjoint_of_valid_conv():
@@ -101,3 +107,78 @@ def test_shared_and_domain_specific_shapes():
     assert not set(map(id, model.d_low_s.trainable_weights)) & set(map(id, model.d_low_t.trainable_weights))
     same_z = model.generate(z, labels, "source").numpy() - model.generate(z, labels, "target").numpy()
     assert np.abs(same_z).max() > 0  # different heads give different images for the same (z, l)
+
+
+def test_tied_init_starts_both_branches_identical():
+    """--cdrd_tied_init: G_T's head and D_T's first layer start as copies of the source's (same images,
+    same logits for the same input); without it they are independent random layers."""
+    import tensorflow as tf
+    from other_models.cdrd import CDRD, CDRDConfig
+    small = dict(cdrd_g_width=16, cdrd_d_conv1=4, cdrd_d_conv2=4, cdrd_d_fc=8, cdrd_z_dim=4)
+    z, labels = tf.random.normal([3, 4], seed=5), tf.constant([1, 4, 7])
+    tied = CDRD(CDRDConfig(cdrd_tied_init=True, **small))
+    untied = CDRD(CDRDConfig(**small))
+    for model, same in ((tied, True), (untied, False)):
+        fake_s, fake_t = model.generate(z, labels, "source").numpy(), model.generate(z, labels, "target").numpy()
+        logits_s = model.discriminate(fake_s, "source")[1].numpy()
+        logits_t = model.discriminate(fake_s, "target")[1].numpy()
+        # (relative tolerance only: the N(0, 0.02) initial logits are ~1e-11)
+        assert np.allclose(fake_s, fake_t, rtol=1e-5, atol=0) == same
+        assert np.allclose(logits_s, logits_t, rtol=1e-5, atol=0) == same
+    # The copies are separate variables: training one branch leaves the other unchanged.
+    tied.g_head_t.trainable_weights[0].assign_add(tf.ones_like(tied.g_head_t.trainable_weights[0]))
+    assert not np.allclose(tied.generate(z, labels, "source").numpy(), tied.generate(z, labels, "target").numpy())
+
+
+def test_selection_criterion_is_branch_agreement():
+    """The label-free criterion is 1 when both branches are identical (tied start) and reads no target label."""
+    import dataclasses as dc
+    from other_models.cdrd import CDRD, CDRDConfig, selection_criterion
+    model = CDRD(CDRDConfig(cdrd_tied_init=True, cdrd_g_width=16, cdrd_d_conv1=4, cdrd_d_conv2=4, cdrd_d_fc=8,
+                            cdrd_z_dim=4))
+
+    @dc.dataclass
+    class Data:
+        target_train: np.ndarray
+
+    x = np.random.default_rng(0).uniform(-1, 1, (20, 28, 28, 1)).astype(np.float32)
+    assert selection_criterion(model, Data(x)) == 1.0
+    w = model.d_low_t.trainable_weights[0]
+    w.assign(-3.0 * w)
+    assert selection_criterion(model, Data(x)) < 1.0
+
+
+def test_bottleneck_digits_matches_the_source_pipeline():
+    """--cdrd_target_bottleneck=8 puts target digits through the 8x8 pipeline of the sklearn source: an
+    upsampled sklearn digit comes back almost unchanged, an MNIST-like thin stroke gets blurred and
+    widened, the frame outside the central 20x20 is black, and bad shapes / settings raise."""
+    from ganimation_tl.datasets.digits import load_sklearn_digits
+    from other_models.cdrd import CDRDConfig, bottleneck_digits, preprocess_target
+    src = load_sklearn_digits(28)[0][:20] * 2.0 - 1.0
+    out = bottleneck_digits(src, 8)
+    assert out.shape == src.shape and out.dtype == np.float32 and -1.0 <= out.min() and out.max() <= 1.0
+    assert np.abs(out - src).mean() < 0.05
+    stroke = -np.ones((1, 28, 28, 1), np.float32)
+    stroke[0, 6:22, 13, 0] = 1.0                       # a one-pixel vertical "1"
+    blurred = bottleneck_digits(stroke, 8)
+    assert (blurred[0, 10:18, :, 0] > -0.9).sum(axis=1).min() >= 3   # wider than one pixel
+    assert blurred[0, 10:18, :, 0].max() < 1.0          # and no longer saturated
+    assert np.all(blurred[0, :4] == -1.0) and np.all(blurred[0, :, 24:] == -1.0)
+    with pytest.raises(ValueError, match="28, 28, 1"):
+        bottleneck_digits(np.zeros((2, 32, 32, 1)))
+    with pytest.raises(ValueError, match="cdrd_target_bottleneck"):
+        CDRDConfig(cdrd_target_bottleneck=1)
+
+    import dataclasses as dc
+
+    @dc.dataclass(frozen=True)
+    class Data:
+        target_train: np.ndarray
+        target_test: np.ndarray
+        description: str
+
+    data = Data(stroke, stroke, "d")
+    assert preprocess_target(data, CDRDConfig()) is data
+    pre = preprocess_target(data, CDRDConfig(cdrd_target_bottleneck=8))
+    assert np.allclose(pre.target_train, blurred) and np.allclose(pre.target_test, blurred)
+    assert "8x8 bottleneck" in pre.description
