@@ -124,3 +124,54 @@ def test_two_step_smoke_run_through_the_registry(tmp_path, monkeypatch):
     assert 0.0 <= metrics["eval/target_rank1"] <= 1.0
     assert (tmp_path / "checkpoints" / "checkpoint").is_file()
     assert (tmp_path / "samples" / "latest.png").is_file()
+
+
+def test_mmd_loss_zero_for_equal_batches_and_matches_numpy():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(6, 5)).astype(np.float32)
+    assert float(A.mmd_loss(a, a)) == pytest.approx(0.0, abs=1e-3)
+    b = rng.normal(size=(4, 5)).astype(np.float32) + 2.0
+    an, bn = a / np.linalg.norm(a, axis=1, keepdims=True), b / np.linalg.norm(b, axis=1, keepdims=True)
+
+    def k(x, y):
+        d = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+        return sum(np.exp(-d / (2 * s * s)) for s in (1.0, 2.0, 10.0))
+
+    expected = np.sqrt(k(an, an).mean() + k(bn, bn).mean() - 2 * k(an, bn).mean())
+    assert float(A.mmd_loss(a, b)) == pytest.approx(expected, rel=1e-4)
+    gap = A.domain_gap(a, b)
+    assert gap["mmd"] == pytest.approx(expected, rel=1e-4)
+    assert -1.0 <= gap["cross_cos"] <= 1.0 and gap["within_cos"] > gap["cross_cos"]
+
+
+def test_flip_augmentation_mirrors_images_and_keeps_the_batches():
+    cfg = A.ARNConfig(image_size=16, arn_ids_per_batch=2, arn_images_per_id=2, batch_size=4, arn_source_ids=3)
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 3).astype(np.int32)
+    data = A.ARNData(rng.normal(size=(9, 16, 16, 3)).astype(np.float32), labels,
+                     rng.normal(size=(5, 16, 16, 3)).astype(np.float32), np.arange(5))
+    plain = list(A.batches_for_epoch(data, cfg, epoch=1))
+    import dataclasses
+    flipped = list(A.batches_for_epoch(data, dataclasses.replace(cfg, arn_flip=True), epoch=1))
+    n_flipped = 0
+    for p, f in zip(plain, flipped):
+        np.testing.assert_array_equal(p["source_labels"], f["source_labels"])
+        for key in ("source_images", "target_images"):
+            for x, y in zip(p[key], f[key]):
+                same, mirrored = np.array_equal(x, y), np.array_equal(x[:, ::-1], y)
+                assert same or mirrored
+                n_flipped += int(mirrored and not same)
+    assert 0 < n_flipped < 2 * 4 * len(plain)
+
+
+def test_mmd_term_enters_the_arn_step():
+    cfg = A.ARNConfig(image_size=16, arn_conv_dim=2, arn_feature_dim=8, arn_code_dim=4, arn_source_ids=4,
+                      arn_ids_per_batch=2, arn_images_per_id=2, batch_size=4, arn_mmd=0.5)
+    model = A.ARN(cfg, name="t_arn_mmd")
+    rng = np.random.default_rng(0)
+    out = model.train_step({"source_images": rng.uniform(-1, 1, (4, 16, 16, 3)).astype(np.float32),
+                            "source_labels": np.array([0, 0, 1, 1], np.int32),
+                            "target_images": rng.uniform(-1, 1, (4, 16, 16, 3)).astype(np.float32)}, 0)
+    parts = (float(out["loss/classification"]) + float(out["loss/contrastive"]) + float(out["loss/reconstruction"])
+             + 0.1 * float(out["loss/difference"]) + 0.5 * float(out["loss/mmd"]))
+    assert float(out["loss/mmd"]) > 0 and float(out["loss/total"]) == pytest.approx(parts, rel=1e-5)
