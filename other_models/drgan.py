@@ -49,6 +49,13 @@ Deviations from the paper, and why:
 * Optional synthetic pose class (``--drgan_pose_fake_class``, ours, off by default): D's pose head gets an
   N_p+1-th class that D assigns to generated images (as its identity head has N_d+1), so G cannot satisfy the
   pose head with images a pose classifier reads as another pose; measured in ``docs/results/drgan.md``.
+* Optional same-identity pose-transfer L1 on G (``--drgan_lambda_pair``, ours, 0 = off = the paper): within each
+  group of n photos of one identity, ``|G_dec(f(x_i), c = y_p(x_j), z) - x_j|`` (mean over pixels) is added to L_G
+  with this weight. Why: with only D's pose head (trained on real photos) G satisfies that head from the first few
+  hundred steps with images a separate pose classifier reads as another pose, and which pose code fails changes from
+  run to run (``docs/results/drgan.md``). The L1 ties each code to real photos of that pose of the same person; it
+  follows ``zhangjunh/DR-GAN-by-pytorch``, which adds an L1 between G's output and its input photo, made pose-aware
+  here (the paper has no pixel loss).
 * Batch norm is :func:`batch_norm_layer` (TL 2.2.5's ``BatchNorm2d`` fails in train mode inside
   ``tf.function`` on TF 2.21 and starts its moving variance at 0).
 """
@@ -66,7 +73,7 @@ from ganimation_tl.errors import InputError
 from ganimation_tl.sibling import config_or_input_error, define_model_flags, images_grid, run_trainer
 
 __all__ = ["DRGANConfig", "DRGANData", "DRGAN", "build_encoder", "build_decoder", "build_discriminator",
-           "fuse_features", "batch_norm_layer", "discriminator_loss", "generator_loss", "profile_direction", "load_data",
+           "fuse_features", "batch_norm_layer", "discriminator_loss", "generator_loss", "partner_indices", "pair_loss", "profile_direction", "load_data",
            "prepare", "define_flags", "train", "NUM_POSES"]
 
 NUM_POSES = 3  # 0 frontal, 1 profile facing image-left, 2 profile facing image-right
@@ -91,6 +98,9 @@ class DRGANConfig:
         drgan_pose_fake_class: give D's pose head an extra "synthetic" class N_p + 1 that D assigns to generated
             images, as its identity head does (ours; off = the paper: the pose head is trained on real photos
             only, so G can satisfy it on images a pose classifier reads as another pose).
+        drgan_lambda_pair: weight of the same-identity pose-transfer L1 on G (ours; 0 = the paper): within each
+            group of n photos of one identity, ``G(f(x_i), c = y_p(x_j), z)`` is pulled to photo ``x_j`` (j = the
+            next photo of the group; with n = 1, x_i itself), so the pose code is tied to real photos of that pose.
         batch_size: k * n images per step (must be a multiple of n). epochs, seed.
     """
 
@@ -105,6 +115,7 @@ class DRGANConfig:
     drgan_learning_rate: float = 2e-4
     drgan_beta1: float = 0.5
     drgan_pose_fake_class: bool = False
+    drgan_lambda_pair: float = 0.0
     batch_size: int = 32
     epochs: int = 60
     seed: int = 0
@@ -128,6 +139,8 @@ class DRGANConfig:
         if not 1 < self.drgan_train_identities < self.drgan_num_identities:
             raise ValueError("need 1 < drgan_train_identities (%d) < drgan_num_identities (%d) so some "
                              "identities are held out" % (self.drgan_train_identities, self.drgan_num_identities))
+        if not self.drgan_lambda_pair >= 0:
+            raise ValueError("drgan_lambda_pair must be >= 0, got %r" % self.drgan_lambda_pair)
         if not self.drgan_learning_rate > 0 or not 0 <= self.drgan_beta1 < 1:
             raise ValueError("need drgan_learning_rate > 0 and 0 <= drgan_beta1 < 1")
 
@@ -413,6 +426,38 @@ def generator_loss(fake_logits, labels, codes, num_identities: int):
     return id_fake + pose_fake, {"id": id_fake, "pose": pose_fake}
 
 
+def partner_indices(batch_size: int, group_size: int) -> np.ndarray:
+    """Row of the partner photo for the pose-transfer L1: the next photo of the same group (cyclic).
+
+    Args:
+        batch_size: B = k * n rows, grouped n by n (one identity per group). group_size: n >= 1.
+
+    Returns:
+        int32 ``[B]``: ``j(i) = g * n + (i - g * n + 1) % n`` for row i of group g (i itself when n = 1).
+
+    Raises:
+        ValueError: B is not a positive multiple of n.
+    """
+    if group_size < 1 or batch_size < 1 or batch_size % group_size:
+        raise ValueError("batch_size (%r) must be a positive multiple of group_size (%r)" % (batch_size, group_size))
+    rows = np.arange(batch_size).reshape(-1, group_size)
+    return np.roll(rows, -1, axis=1).reshape(-1).astype(np.int32)
+
+
+def pair_loss(transferred, targets):
+    """Same-identity pose-transfer L1 (ours, ``--drgan_lambda_pair``): mean absolute difference.
+
+    Args:
+        transferred: ``[B, S, S, 3]`` in [-1, 1], ``G_dec(f(x_i), c = y_p(x_j), z)``.
+        targets: ``[B, S, S, 3]`` in [-1, 1], the partner photos x_j.
+
+    Returns:
+        scalar: mean over batch, pixels and channels of ``|transferred - targets|``.
+    """
+    import tensorflow as tf
+    return tf.reduce_mean(tf.abs(transferred - targets))
+
+
 def _accuracy(logits, labels):
     import tensorflow as tf
     return tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
@@ -468,14 +513,14 @@ class DRGAN:
         code = tf.concat([features, tf.one_hot(codes, NUM_POSES), noise], axis=-1)
         return self.decoder(code)
 
-    def _generate(self, batch):
+    def _generate(self, batch, with_features: bool = False):
         f, conf = self.encode(batch["images"])
         fake = self.decode(f, batch["codes"], batch["noise"])
         fused_fake = None
         if self.config.drgan_images_per_identity > 1:
             fused = fuse_features(f, conf, self.config.drgan_images_per_identity)
             fused_fake = self.decode(fused, batch["group_codes"], batch["group_noise"])
-        return fake, fused_fake
+        return (fake, fused_fake, f) if with_features else (fake, fused_fake)
 
     def _train_step(self, batch):
         import tensorflow as tf
@@ -495,10 +540,17 @@ class DRGAN:
         self.d_optimizer.apply_gradients(zip(grads, self.d_weights))
         # G step: identity and pose of the synthetic images (single and fused).
         with tf.GradientTape() as tape:
-            fake, fused_fake = self._generate(batch)
+            fake, fused_fake, f = self._generate(batch, with_features=True)
             fake_logits = self.discriminator(fake)
             g_total, g_parts = generator_loss(fake_logits, labels, batch["codes"], self.num_identities)
             metrics = {}
+            if self.config.drgan_lambda_pair > 0:
+                partner = tf.constant(partner_indices(self.config.batch_size, n))
+                targets = tf.gather(batch["images"], partner)
+                transferred = self.decode(f, tf.gather(batch["poses"], partner), batch["noise"])
+                g_pair = pair_loss(transferred, targets)
+                g_total = g_total + self.config.drgan_lambda_pair * g_pair
+                metrics["generator/pair_l1"] = g_pair
             if fused_fake is not None:
                 fused_logits = self.discriminator(fused_fake)
                 g_fused, _ = generator_loss(fused_logits, group_labels, batch["group_codes"], self.num_identities)
@@ -586,6 +638,9 @@ def define_flags(flag_values=flags.FLAGS) -> None:
         "drgan_beta1": ("float", "DR-GAN Adam beta1 (0.5)."),
         "drgan_pose_fake_class": ("bool", "DR-GAN: D's pose head gets a 'synthetic' class for generated images "
                                           "(ours; off = the paper)."),
+        "drgan_lambda_pair": ("float", "DR-GAN: weight of the same-identity pose-transfer L1 on G, "
+                                       "|G(f(x_i), pose of x_j, z) - x_j| for two photos of one identity "
+                                       "(ours; 0 = the paper)."),
     }
     define_model_flags(helps, flag_values, extra=[
         ("string", "cfp_dir", "CFP folder (holding Data/Images and Data/Fiducials), e.g. ../shared/data/cfp.")])
