@@ -59,6 +59,7 @@ from ganimation_tl import registry
 
 __all__ = ["CDRDConfig", "CDRD", "TransposedConvValid", "build_generator_shared", "build_generator_head",
            "build_discriminator_low", "build_discriminator_shared", "cdrd_losses", "cdrd_generator_losses",
+           "generator_feature_shape",
            "define_flags", "train", "train_model", "evaluate", "generate", "selection_criterion",
            "bottleneck_digits", "preprocess_target"]
 
@@ -72,7 +73,7 @@ class CDRDConfig:
     Raises:
         ValueError: (in ``__post_init__``) an unknown domain, a non-positive size/count/rate, a slope or
             beta1 outside [0, 1), a generator width not divisible by 8, a target bottleneck outside
-            {0} | 2..20.
+            {0} | 2..20, domain-specific generator layers outside 1..4.
     """
 
     cdrd_source: str = "sklearn"
@@ -93,6 +94,7 @@ class CDRDConfig:
     cdrd_leak: float = 0.25
     cdrd_tied_init: bool = False
     cdrd_target_bottleneck: int = 0
+    cdrd_g_specific_layers: int = 1
     seed: int = 0
 
     def __post_init__(self):
@@ -107,6 +109,8 @@ class CDRDConfig:
                 raise ValueError("%s must be positive, got %r" % (name, getattr(self, name)))
         if self.cdrd_g_width % 8:
             raise ValueError("cdrd_g_width must be a multiple of 8, got %r" % self.cdrd_g_width)
+        if not 1 <= self.cdrd_g_specific_layers <= 4:
+            raise ValueError("cdrd_g_specific_layers must be in 1..4, got %r" % self.cdrd_g_specific_layers)
         if self.cdrd_target_bottleneck != 0 and not 2 <= self.cdrd_target_bottleneck <= 20:
             raise ValueError("cdrd_target_bottleneck must be 0 (off) or in 2..20, got %r"
                              % self.cdrd_target_bottleneck)
@@ -190,38 +194,76 @@ def _lrelu(leak):
     return lambda t: tf.nn.leaky_relu(t, alpha=leak)
 
 
-def build_generator_shared(name: str, z_dim: int = 100, width: int = 1024, leak: float = 0.25):
+def _generator_deconvs(z_dim: int, width: int):
+    """The code's four hidden generator deconvs as ``(out_ch, in_ch, kernel, stride, out_size)``."""
+    return [(width, z_dim + NUM_CLASSES, (2, 2), (2, 2), (2, 2)), (width // 2, width, (3, 3), (2, 2), (5, 5)),
+            (width // 4, width // 2, (3, 3), (2, 2), (12, 12)), (width // 8, width // 4, (3, 3), (2, 2), (25, 25))]
+
+
+def generator_feature_shape(z_dim: int, width: int, specific_layers: int = 1):
+    """``(H, W, C)`` of the shared generator's output when the last ``specific_layers`` generator layers
+    are domain-specific (1: ``(25, 25, width/8)``, 2: ``(12, 12, width/4)``, ...)."""
+    out_ch, _, _, _, size = _generator_deconvs(z_dim, width)[4 - specific_layers]
+    return size + (out_ch,)
+
+
+def build_generator_shared(name: str, z_dim: int = 100, width: int = 1024, leak: float = 0.25,
+                           specific_layers: int = 1):
     """The domain-shared high-level generator layers.
 
     Args:
         name: layer prefix. z_dim: noise size. width: channels of the first deconv (code: 1024; then
-            width/2, /4, /8). leak: LeakyReLU slope (0.25).
+            width/2, /4, /8). leak: LeakyReLU slope (0.25). specific_layers: how many of the five
+            generator layers (counted from the output) are domain-specific and so left out here (code: 1;
+            1..4).
 
     Returns:
-        Static ``tl.models.Model`` (train mode): ``[B, z_dim + 10]`` (z ++ one-hot l) ->
-        ``[B, 25, 25, width/8]`` features.
+        Static ``tl.models.Model`` (train mode): ``[B, z_dim + 10]`` (z ++ one-hot l) -> features
+        ``[B] + generator_feature_shape(...)`` (``[B, 25, 25, width/8]`` for the code's 1).
+
+    Raises:
+        ValueError: ``specific_layers`` outside 1..4.
     """
+    if not 1 <= specific_layers <= 4:
+        raise ValueError("specific_layers must be in 1..4, got %r" % specific_layers)
     tl, _, unique_model_name = _tl()
     p = name + "_"
     act = _lrelu(leak)
     x_in = tl.layers.Input([None, z_dim + NUM_CLASSES], name=p + "code")
     x = tl.layers.Reshape([-1, 1, 1, z_dim + NUM_CLASSES], name=p + "reshape")(x_in)
-    x = TransposedConvValid(width, z_dim + NUM_CLASSES, (2, 2), (2, 2), (2, 2), act=act, name=p + "dc1")(x)
-    x = TransposedConvValid(width // 2, width, (3, 3), (2, 2), (5, 5), act=act, name=p + "dc2")(x)
-    x = TransposedConvValid(width // 4, width // 2, (3, 3), (2, 2), (12, 12), act=act, name=p + "dc3")(x)
-    x = TransposedConvValid(width // 8, width // 4, (3, 3), (2, 2), (25, 25), act=act, name=p + "dc4")(x)
+    for i, (out_ch, in_ch, kernel, stride, size) in enumerate(_generator_deconvs(z_dim, width)[:5 - specific_layers]):
+        x = TransposedConvValid(out_ch, in_ch, kernel, stride, size, act=act, name=p + "dc%d" % (i + 1))(x)
     model = tl.models.Model(inputs=x_in, outputs=x, name=unique_model_name(name))
     model.train()
     return model
 
 
-def build_generator_head(name: str, in_channels: int, channels: int = 1):
-    """A domain-specific last generator layer: ``[B, 25, 25, in_channels]`` -> ``[B, 28, 28, C]`` in
-    [-1, 1] (deconv 4x4/1 VALID + tanh). Static TL model in train mode."""
+def build_generator_head(name: str, in_channels: int, channels: int = 1, *, specific_layers: int = 1,
+                         z_dim: int = 100, width: int = 1024, leak: float = 0.25):
+    """The domain-specific last generator layers: the code's single deconv 4x4/1 VALID + tanh
+    (``specific_layers`` 1: ``[B, 25, 25, in_channels]`` -> ``[B, 28, 28, C]`` in [-1, 1]), or, with
+    ``specific_layers`` k > 1, the last k - 1 hidden deconvs of :func:`build_generator_shared` (LReLU
+    ``leak``; sizes from ``z_dim`` and ``width``; input ``[B] + generator_feature_shape(z_dim, width, k)``)
+    before it. Static TL model in train mode.
+
+    Raises:
+        ValueError: ``specific_layers`` outside 1..4, or ``in_channels`` not the features' channels.
+    """
     import tensorflow as tf
+    if not 1 <= specific_layers <= 4:
+        raise ValueError("specific_layers must be in 1..4, got %r" % specific_layers)
     tl, _, unique_model_name = _tl()
-    x_in = tl.layers.Input([None, 25, 25, in_channels], name=name + "_features")
-    x = TransposedConvValid(channels, in_channels, (4, 4), (1, 1), (28, 28), act=tf.nn.tanh, name=name + "_dc5")(x_in)
+    hidden = _generator_deconvs(z_dim, width)[5 - specific_layers:] if specific_layers > 1 else []
+    in_shape = generator_feature_shape(z_dim, width, specific_layers) if hidden else (25, 25, in_channels)
+    if in_shape[-1] != in_channels:
+        raise ValueError("in_channels %d does not match the shared features %s" % (in_channels, in_shape))
+    x_in = tl.layers.Input([None] + list(in_shape), name=name + "_features")
+    x = x_in
+    for i, (out_ch, in_ch, kernel, stride, size) in enumerate(hidden):
+        x = TransposedConvValid(out_ch, in_ch, kernel, stride, size, act=_lrelu(leak),
+                                name=name + "_dc%d" % (5 - len(hidden) + i))(x)
+    last_in = hidden[-1][0] if hidden else in_channels
+    x = TransposedConvValid(channels, last_in, (4, 4), (1, 1), (28, 28), act=tf.nn.tanh, name=name + "_dc5")(x)
     model = tl.models.Model(inputs=x_in, outputs=x, name=unique_model_name(name))
     model.train()
     return model
@@ -334,9 +376,12 @@ class CDRD:
         self.config, self.channels = config, channels
         c = config
         tf.random.set_seed(c.seed)
-        self.g_shared = build_generator_shared("cdrd_G_shared", c.cdrd_z_dim, c.cdrd_g_width, c.cdrd_leak)
-        self.g_head_s = build_generator_head("cdrd_G_S", c.cdrd_g_width // 8, channels)
-        self.g_head_t = build_generator_head("cdrd_G_T", c.cdrd_g_width // 8, channels)
+        k = c.cdrd_g_specific_layers
+        self.g_shared = build_generator_shared("cdrd_G_shared", c.cdrd_z_dim, c.cdrd_g_width, c.cdrd_leak, k)
+        features = generator_feature_shape(c.cdrd_z_dim, c.cdrd_g_width, k)[-1]
+        self.g_head_s, self.g_head_t = (
+            build_generator_head(name, features, channels, specific_layers=k, z_dim=c.cdrd_z_dim,
+                                 width=c.cdrd_g_width, leak=c.cdrd_leak) for name in ("cdrd_G_S", "cdrd_G_T"))
         self.d_low_s = build_discriminator_low("cdrd_D_S", channels, c.cdrd_d_conv1, c.cdrd_leak)
         self.d_low_t = build_discriminator_low("cdrd_D_T", channels, c.cdrd_d_conv1, c.cdrd_leak)
         self.d_shared = build_discriminator_shared("cdrd_D_shared", c.cdrd_d_conv1, c.cdrd_d_conv2, c.cdrd_d_fc,
@@ -564,6 +609,8 @@ _FLAG_HELP = {
     "cdrd_target_bottleneck": ("integer", "0: target digits as loaded. N > 0: pass the target images (train and "
                                "test) through the source's NxN pipeline (area-average the central 20x20 to NxN, "
                                "17 grey levels, bicubic back; 8 matches scikit-learn's 8x8 digits)."),
+    "cdrd_g_specific_layers": ("integer", "How many generator layers, counted from the output, are domain-specific "
+                               "(code: 1, the last deconv; 2 also detaches the 12x12 -> 25x25 deconv; 1..4)."),
     "cdrd_tied_init": ("bool", "Initialise the target's domain-specific layers (G_T's last deconv, D_T's first conv) "
                        "as copies of the source's, so both branches start identical (code: independent random "
                        "initialisation)."),

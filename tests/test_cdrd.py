@@ -182,3 +182,29 @@ def test_bottleneck_digits_matches_the_source_pipeline():
     pre = preprocess_target(data, CDRDConfig(cdrd_target_bottleneck=8))
     assert np.allclose(pre.target_train, blurred) and np.allclose(pre.target_test, blurred)
     assert "8x8 bottleneck" in pre.description
+
+
+def test_two_domain_specific_generator_layers():
+    """--cdrd_g_specific_layers=2: the 12x12 -> 25x25 deconv moves from the shared generator into each
+    domain's head (separate weights), the images keep their shape, and bad counts raise."""
+    import tensorflow as tf
+    from other_models.cdrd import (CDRD, CDRDConfig, build_generator_head, build_generator_shared,
+                                   generator_feature_shape)
+    small = dict(cdrd_g_width=16, cdrd_d_conv1=4, cdrd_d_conv2=4, cdrd_d_fc=8, cdrd_z_dim=4)
+    one, two = CDRD(CDRDConfig(**small)), CDRD(CDRDConfig(cdrd_g_specific_layers=2, **small))
+    assert generator_feature_shape(4, 16, 1) == (25, 25, 2) and generator_feature_shape(4, 16, 2) == (12, 12, 4)
+    assert len(two.g_shared.trainable_weights) == len(one.g_shared.trainable_weights) - 2
+    assert len(two.g_head_t.trainable_weights) == len(one.g_head_t.trainable_weights) + 2
+    assert not set(map(id, two.g_head_s.trainable_weights)) & set(map(id, two.g_head_t.trainable_weights))
+    z, labels = tf.random.normal([2, 4], seed=9), tf.constant([3, 8])
+    code = tf.concat([z, tf.one_hot(labels, 10)], -1)
+    assert two.g_shared(code).shape == (2, 12, 12, 4)
+    for domain in ("source", "target"):
+        images = two.generate(z, labels, domain).numpy()
+        assert images.shape == (2, 28, 28, 1) and np.abs(images).max() <= 1.0
+    with pytest.raises(ValueError, match="specific_layers"):
+        build_generator_shared("bad_shared", 4, 16, specific_layers=5)
+    with pytest.raises(ValueError, match="in_channels"):
+        build_generator_head("bad_head", 3, 1, specific_layers=2, z_dim=4, width=16)
+    with pytest.raises(ValueError, match="cdrd_g_specific_layers"):
+        CDRDConfig(cdrd_g_specific_layers=0)
