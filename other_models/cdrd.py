@@ -95,6 +95,7 @@ class CDRDConfig:
     cdrd_tied_init: bool = False
     cdrd_target_bottleneck: int = 0
     cdrd_g_specific_layers: int = 1
+    cdrd_g_batchnorm: bool = False
     seed: int = 0
 
     def __post_init__(self):
@@ -207,15 +208,26 @@ def generator_feature_shape(z_dim: int, width: int, specific_layers: int = 1):
     return size + (out_ch,)
 
 
+def _generator_hidden(x, out_ch, in_ch, kernel, stride, size, leak, batch_norm, name):
+    """One hidden generator layer: deconv + LReLU, or deconv + BatchNorm + LReLU (``batch_norm``; the
+    code's ``up_conv(..., if_batch=True)`` option, off in its CDRD nets)."""
+    if not batch_norm:
+        return TransposedConvValid(out_ch, in_ch, kernel, stride, size, act=_lrelu(leak), name=name)(x)
+    from ganimation_tl.layers import BatchNorm
+    x = TransposedConvValid(out_ch, in_ch, kernel, stride, size, name=name)(x)
+    return BatchNorm(out_ch, act=_lrelu(leak), name=name + "_bn")(x)
+
+
 def build_generator_shared(name: str, z_dim: int = 100, width: int = 1024, leak: float = 0.25,
-                           specific_layers: int = 1):
+                           specific_layers: int = 1, batch_norm: bool = False):
     """The domain-shared high-level generator layers.
 
     Args:
         name: layer prefix. z_dim: noise size. width: channels of the first deconv (code: 1024; then
             width/2, /4, /8). leak: LeakyReLU slope (0.25). specific_layers: how many of the five
             generator layers (counted from the output) are domain-specific and so left out here (code: 1;
-            1..4).
+            1..4). batch_norm: BatchNorm (train-mode batch statistics) between each deconv and its LReLU
+            (code: off).
 
     Returns:
         Static ``tl.models.Model`` (train mode): ``[B, z_dim + 10]`` (z ++ one-hot l) -> features
@@ -232,19 +244,19 @@ def build_generator_shared(name: str, z_dim: int = 100, width: int = 1024, leak:
     x_in = tl.layers.Input([None, z_dim + NUM_CLASSES], name=p + "code")
     x = tl.layers.Reshape([-1, 1, 1, z_dim + NUM_CLASSES], name=p + "reshape")(x_in)
     for i, (out_ch, in_ch, kernel, stride, size) in enumerate(_generator_deconvs(z_dim, width)[:5 - specific_layers]):
-        x = TransposedConvValid(out_ch, in_ch, kernel, stride, size, act=act, name=p + "dc%d" % (i + 1))(x)
+        x = _generator_hidden(x, out_ch, in_ch, kernel, stride, size, leak, batch_norm, p + "dc%d" % (i + 1))
     model = tl.models.Model(inputs=x_in, outputs=x, name=unique_model_name(name))
     model.train()
     return model
 
 
 def build_generator_head(name: str, in_channels: int, channels: int = 1, *, specific_layers: int = 1,
-                         z_dim: int = 100, width: int = 1024, leak: float = 0.25):
+                         z_dim: int = 100, width: int = 1024, leak: float = 0.25, batch_norm: bool = False):
     """The domain-specific last generator layers: the code's single deconv 4x4/1 VALID + tanh
     (``specific_layers`` 1: ``[B, 25, 25, in_channels]`` -> ``[B, 28, 28, C]`` in [-1, 1]), or, with
     ``specific_layers`` k > 1, the last k - 1 hidden deconvs of :func:`build_generator_shared` (LReLU
-    ``leak``; sizes from ``z_dim`` and ``width``; input ``[B] + generator_feature_shape(z_dim, width, k)``)
-    before it. Static TL model in train mode.
+    ``leak``, BatchNorm before it if ``batch_norm``; sizes from ``z_dim`` and ``width``; input
+    ``[B] + generator_feature_shape(z_dim, width, k)``) before it. Static TL model in train mode.
 
     Raises:
         ValueError: ``specific_layers`` outside 1..4, or ``in_channels`` not the features' channels.
@@ -260,8 +272,8 @@ def build_generator_head(name: str, in_channels: int, channels: int = 1, *, spec
     x_in = tl.layers.Input([None] + list(in_shape), name=name + "_features")
     x = x_in
     for i, (out_ch, in_ch, kernel, stride, size) in enumerate(hidden):
-        x = TransposedConvValid(out_ch, in_ch, kernel, stride, size, act=_lrelu(leak),
-                                name=name + "_dc%d" % (5 - len(hidden) + i))(x)
+        x = _generator_hidden(x, out_ch, in_ch, kernel, stride, size, leak, batch_norm,
+                              name + "_dc%d" % (5 - len(hidden) + i))
     last_in = hidden[-1][0] if hidden else in_channels
     x = TransposedConvValid(channels, last_in, (4, 4), (1, 1), (28, 28), act=tf.nn.tanh, name=name + "_dc5")(x)
     model = tl.models.Model(inputs=x_in, outputs=x, name=unique_model_name(name))
@@ -377,11 +389,13 @@ class CDRD:
         c = config
         tf.random.set_seed(c.seed)
         k = c.cdrd_g_specific_layers
-        self.g_shared = build_generator_shared("cdrd_G_shared", c.cdrd_z_dim, c.cdrd_g_width, c.cdrd_leak, k)
+        self.g_shared = build_generator_shared("cdrd_G_shared", c.cdrd_z_dim, c.cdrd_g_width, c.cdrd_leak, k,
+                                               c.cdrd_g_batchnorm)
         features = generator_feature_shape(c.cdrd_z_dim, c.cdrd_g_width, k)[-1]
         self.g_head_s, self.g_head_t = (
             build_generator_head(name, features, channels, specific_layers=k, z_dim=c.cdrd_z_dim,
-                                 width=c.cdrd_g_width, leak=c.cdrd_leak) for name in ("cdrd_G_S", "cdrd_G_T"))
+                                 width=c.cdrd_g_width, leak=c.cdrd_leak, batch_norm=c.cdrd_g_batchnorm)
+            for name in ("cdrd_G_S", "cdrd_G_T"))
         self.d_low_s = build_discriminator_low("cdrd_D_S", channels, c.cdrd_d_conv1, c.cdrd_leak)
         self.d_low_t = build_discriminator_low("cdrd_D_T", channels, c.cdrd_d_conv1, c.cdrd_leak)
         self.d_shared = build_discriminator_shared("cdrd_D_shared", c.cdrd_d_conv1, c.cdrd_d_conv2, c.cdrd_d_fc,
@@ -611,6 +625,8 @@ _FLAG_HELP = {
                                "17 grey levels, bicubic back; 8 matches scikit-learn's 8x8 digits)."),
     "cdrd_g_specific_layers": ("integer", "How many generator layers, counted from the output, are domain-specific "
                                "(code: 1, the last deconv; 2 also detaches the 12x12 -> 25x25 deconv; 1..4)."),
+    "cdrd_g_batchnorm": ("bool", "BatchNorm (batch statistics) after each hidden generator deconv, before its "
+                         "LReLU (the code's up_conv if_batch option; its CDRD nets leave it off)."),
     "cdrd_tied_init": ("bool", "Initialise the target's domain-specific layers (G_T's last deconv, D_T's first conv) "
                        "as copies of the source's, so both branches start identical (code: independent random "
                        "initialisation)."),

@@ -208,3 +208,28 @@ def test_two_domain_specific_generator_layers():
         build_generator_head("bad_head", 3, 1, specific_layers=2, z_dim=4, width=16)
     with pytest.raises(ValueError, match="cdrd_g_specific_layers"):
         CDRDConfig(cdrd_g_specific_layers=0)
+
+
+def test_generator_batchnorm_option():
+    """--cdrd_g_batchnorm: a BatchNorm (gamma/beta trainable, moving statistics not) after each hidden
+    generator deconv; the hidden activations of a batch are normalised (mean ~0 before the LReLU);
+    one training step runs and changes G."""
+    import tensorflow as tf
+    from other_models.cdrd import CDRD, CDRDConfig
+    small = dict(cdrd_g_width=16, cdrd_d_conv1=4, cdrd_d_conv2=4, cdrd_d_fc=8, cdrd_z_dim=4, batch_size=4)
+    plain, bn = CDRD(CDRDConfig(**small)), CDRD(CDRDConfig(cdrd_g_batchnorm=True, **small))
+    names = [w.name for w in bn.g_shared.trainable_weights]
+    assert sum("_bn/gamma" in n for n in names) == 4 and sum("_bn/beta" in n for n in names) == 4
+    assert len(bn.g_shared.all_weights) == len(plain.g_shared.all_weights) + 16   # + gamma, beta, 2 moving stats
+    assert len(bn.g_head_t.trainable_weights) == len(plain.g_head_t.trainable_weights)  # head: last deconv only
+    rng = np.random.default_rng(0)
+    batch = (rng.uniform(-1, 1, (4, 28, 28, 1)).astype(np.float32), np.array([0, 1, 2, 3], np.int32),
+             rng.uniform(-1, 1, (4, 28, 28, 1)).astype(np.float32), rng.normal(size=(4, 4)).astype(np.float32),
+             np.array([4, 5, 6, 7], np.int32))
+    before = bn.generate(batch[3], batch[4], "target").numpy()
+    metrics = bn.train_step(batch, 0)
+    assert all(np.isfinite(float(v)) for v in metrics.values())
+    assert not np.allclose(before, bn.generate(batch[3], batch[4], "target").numpy())
+    code = tf.concat([tf.constant(batch[3]), tf.one_hot(batch[4], 10)], -1)
+    features = bn.g_shared(code).numpy()            # after BN + LReLU(0.25): positive and negative parts
+    assert features.shape == (4, 25, 25, 2) and (features < 0).any() and (features > 0).any()
