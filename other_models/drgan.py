@@ -40,7 +40,12 @@ Deviations from the paper, and why:
 * Data: CFP only (the paper trains on Multi-PIE / CASIA-WebFace with 13 or more pose bins); 3 pose
   classes from frontal, profile and flipped profile (spec pitfall: with 2 CFP poses the pose cannot be
   conditioned). Crops are squares around the CFP fiducials (``crop='fiducials'``, margin 0.5); CFP's
-  frontal fiducials cover one half of the face, so frontal crops are not centred on the nose.
+  frontal fiducials cover the image-left half of the face, so frontal crops are not centred on the nose and the
+  frontal class is brighter on its right half (mean left-minus-right -0.127 on [-1, 1] pixels, about the
+  right-facing profiles' -0.084). ``--drgan_frontal_crop=symmetric`` (ours, default off) mirrors the frontal
+  points about the face midline before taking the box, which centres frontal faces (imbalance -0.006) and so
+  removes a cue that frontal faces share with one profile direction only; ``DRGANData`` then keeps the
+  fiducials of the plain crops (only the profiles' are used).
 * Single-image and multi-image DR-GAN are trained jointly from the start (both terms every step)
   instead of pre-training the single-image model (paper section 3.3); the fusion is normalised by
   sum(omega) (official code) because kayamin's unnormalised sum diverges (spec pitfall).
@@ -77,6 +82,11 @@ __all__ = ["DRGANConfig", "DRGANData", "DRGAN", "build_encoder", "build_decoder"
            "prepare", "define_flags", "train", "NUM_POSES"]
 
 NUM_POSES = 3  # 0 frontal, 1 profile facing image-left, 2 profile facing image-right
+FRONTAL_CROPS = ("fiducials", "symmetric")
+# CFP frontal fiducials on the face midline (chin, nose bridge and tip, lip centres); the other points lie on the
+# image-left half of the face, so the midline is the right edge of the point set (measured on identities 1-30:
+# these points sit at 0.94-0.97 of the points' x extent).
+FRONTAL_MIDLINE_POINTS = (8, 18, 19, 20, 21, 22, 26, 27, 28, 29)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +111,10 @@ class DRGANConfig:
         drgan_lambda_pair: weight of the same-identity pose-transfer L1 on G (ours; 0 = the paper): within each
             group of n photos of one identity, ``G(f(x_i), c = y_p(x_j), z)`` is pulled to photo ``x_j`` (j = the
             next photo of the group; with n = 1, x_i itself), so the pose code is tied to real photos of that pose.
+        drgan_frontal_crop: "fiducials" (the square around the 30 CFP fiducials; CFP's frontal fiducials cover
+            the image-left half of the face, so the face sits right of centre) or "symmetric" (ours: the frontal
+            fiducials mirrored about the face midline before the box is taken, so the crop is centred on the
+            nose); profile crops are the same in both.
         batch_size: k * n images per step (must be a multiple of n). epochs, seed.
     """
 
@@ -116,6 +130,7 @@ class DRGANConfig:
     drgan_beta1: float = 0.5
     drgan_pose_fake_class: bool = False
     drgan_lambda_pair: float = 0.0
+    drgan_frontal_crop: str = "fiducials"
     batch_size: int = 32
     epochs: int = 60
     seed: int = 0
@@ -139,6 +154,9 @@ class DRGANConfig:
         if not 1 < self.drgan_train_identities < self.drgan_num_identities:
             raise ValueError("need 1 < drgan_train_identities (%d) < drgan_num_identities (%d) so some "
                              "identities are held out" % (self.drgan_train_identities, self.drgan_num_identities))
+        if self.drgan_frontal_crop not in FRONTAL_CROPS:
+            raise ValueError("drgan_frontal_crop must be one of %s, got %r" % (", ".join(FRONTAL_CROPS),
+                                                                               self.drgan_frontal_crop))
         if not self.drgan_lambda_pair >= 0:
             raise ValueError("drgan_lambda_pair must be >= 0, got %r" % self.drgan_lambda_pair)
         if not self.drgan_learning_rate > 0 or not 0 <= self.drgan_beta1 < 1:
@@ -193,6 +211,45 @@ class DRGANData:
     train_identity_numbers: List[int]
 
 
+def symmetric_frontal_box(points: np.ndarray, margin: float = 0.5) -> Tuple[float, float, float]:
+    """Square crop box of a CFP frontal photo centred on the face midline.
+
+    The 30 frontal fiducials are mirrored about the midline (mean x of :data:`FRONTAL_MIDLINE_POINTS`); the box is
+    the square around the points and their mirror images, enlarged by ``margin`` of its side (as
+    ``ganimation_tl.datasets.cfp.load_faces`` does for the plain points).
+
+    Args:
+        points: float ``[30, 2]`` frontal fiducials (x, y) in pixels.
+        margin: extra side fraction.
+
+    Returns:
+        ``(centre x, centre y, side)`` in pixels.
+    """
+    pts = np.asarray(points, np.float64)
+    mid = pts[list(FRONTAL_MIDLINE_POINTS), 0].mean()
+    both = np.concatenate([pts, np.stack([2 * mid - pts[:, 0], pts[:, 1]], 1)])
+    lo, hi = both.min(0), both.max(0)
+    return float((lo[0] + hi[0]) / 2), float((lo[1] + hi[1]) / 2), max(float(max(hi - lo)) * (1 + margin), 8.0)
+
+
+def _symmetric_frontal_crops(cfp_dir: str, image_size: int, identities) -> Tuple[np.ndarray, List[str]]:
+    """uint8 ``[F, S, S, 3]`` frontal crops (``symmetric_frontal_box``, margin 0.5) of ``identities`` in the order
+    of ``cfp.load_faces``, and their photo paths. Cut from a 4x larger, 4x wider fiducial crop of the shared
+    loader (edges replicated where the box leaves the photo, as there)."""
+    import cv2
+    from ganimation_tl.datasets import cfp
+    big = cfp.load_faces(cfp_dir, 4 * image_size, identities=identities, views=("frontal",), margin=3.0)
+    out = []
+    for photo, points in zip(big.images, big.landmarks):
+        cx, cy, side = symmetric_frontal_box(points)
+        scale = image_size / side
+        matrix = np.array([[scale, 0, image_size / 2.0 - cx * scale], [0, scale, image_size / 2.0 - cy * scale]])
+        out.append(cv2.warpAffine(photo, matrix, (image_size, image_size),
+                                  flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REPLICATE))
+    return np.stack(out), list(big.paths)
+
+
 def _to_float(images: np.ndarray) -> np.ndarray:
     return images.astype(np.float32) / 127.5 - 1.0
 
@@ -211,6 +268,13 @@ def load_data(cfp_dir: Optional[str], config: DRGANConfig) -> DRGANData:
         raise InputError("--cfp_dir=%s: folder not found" % cfp_dir)
     ids = list(range(1, config.drgan_num_identities + 1))
     faces = cfp.load_faces(cfp_dir, config.image_size, identities=ids)
+    if config.drgan_frontal_crop == "symmetric":
+        frontal = faces.views == 0
+        crops, paths = _symmetric_frontal_crops(cfp_dir, config.image_size, ids)
+        if paths != [p for p, f in zip(faces.paths, frontal) if f]:
+            raise InputError("--drgan_frontal_crop=symmetric: the frontal photos of %s did not load in the same "
+                             "order twice" % cfp_dir)
+        faces.images[frontal] = crops
     train_ids, test_ids = cfp.split_identities(ids, config.drgan_num_identities - config.drgan_train_identities,
                                                seed=-1)
     label_of = {n: i for i, n in enumerate(train_ids)}
@@ -638,6 +702,9 @@ def define_flags(flag_values=flags.FLAGS) -> None:
         "drgan_beta1": ("float", "DR-GAN Adam beta1 (0.5)."),
         "drgan_pose_fake_class": ("bool", "DR-GAN: D's pose head gets a 'synthetic' class for generated images "
                                           "(ours; off = the paper)."),
+        "drgan_frontal_crop": ("string", "DR-GAN frontal crops: 'fiducials' (square around CFP's frontal "
+                                         "fiducials, which cover one half of the face) or 'symmetric' (ours: "
+                                         "centred on the face midline)."),
         "drgan_lambda_pair": ("float", "DR-GAN: weight of the same-identity pose-transfer L1 on G, "
                                        "|G(f(x_i), pose of x_j, z) - x_j| for two photos of one identity "
                                        "(ours; 0 = the paper)."),

@@ -180,3 +180,33 @@ def test_eval_per_pose_accuracy_scores_mirrored_profiles_as_the_other_direction(
     acc, counts = ev.per_pose_accuracy(Identity(), images, np.array([0, 1, 1, 0]), np.array([0, 1, 2, 0]), 3)
     assert counts == [2, 2, 2]           # the 2 profiles, mirrored, add one photo to each direction
     assert acc == [0.5, 1.0, 1.0]
+
+
+def test_symmetric_frontal_box_is_centred_on_the_midline():
+    from other_models.drgan import FRONTAL_MIDLINE_POINTS, symmetric_frontal_box
+    # half-face points spanning x 10..50 with the midline points at x = 50: the mirrored set spans 10..90
+    pts = np.zeros((30, 2), np.float32)
+    pts[:, 0] = np.linspace(10, 50, 30)
+    pts[:, 1] = np.linspace(0, 60, 30)
+    pts[list(FRONTAL_MIDLINE_POINTS), 0] = 50.0
+    cx, cy, side = symmetric_frontal_box(pts, margin=0.5)
+    assert cx == pytest.approx(50.0)                 # the plain box would be centred at x = 30
+    assert cy == pytest.approx(30.0)
+    assert side == pytest.approx(80.0 * 1.5)         # the wider side (80 px across both halves) plus 50%
+    from other_models.drgan import DRGANConfig
+    with pytest.raises(ValueError, match="drgan_frontal_crop"):
+        DRGANConfig(drgan_frontal_crop="centre")
+
+
+@needs_cfp
+def test_symmetric_frontal_crops_remove_the_left_right_imbalance_of_frontal_faces():
+    from other_models.drgan import DRGANConfig, load_data
+    # 2 training + 1 held-out identity, 16 px: frontal crops only change, profiles stay the same
+    kw = dict(image_size=16, drgan_num_identities=3, drgan_train_identities=2)
+    plain = load_data(CFP, DRGANConfig(**kw))
+    sym = load_data(CFP, DRGANConfig(drgan_frontal_crop="symmetric", **kw))
+    profile = plain.train_poses > 0
+    np.testing.assert_array_equal(plain.train_images[profile], sym.train_images[profile])
+    imbalance = lambda x: abs(float(x[..., :8, :].mean() - x[..., 8:, :].mean()))
+    frontal = plain.train_poses == 0
+    assert imbalance(sym.train_images[frontal]) < 0.5 * imbalance(plain.train_images[frontal])
