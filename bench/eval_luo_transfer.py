@@ -15,6 +15,10 @@ stronger variants, informational): full >= finetune + 5 points at k = 1 and + 2 
 entropy falls by >= 50% during stage 2; accuracy >= 40%.
 Writes ``docs/results/luo_transfer.json`` atomically and prints its Markdown tables; ``--render=FILE.json`` only
 prints the tables of an existing results file (docs/results/luo_transfer.md quotes them).
+
+Model selection: ``--validation`` scores on MNIST's 'valid' split (digits 5-9) instead of the test split (the
+training sets are unchanged); ``--set=field=value,...`` overrides config fields for every variant (recorded in the
+JSON); ``--variants`` runs a subset (checks that need a missing variant print n/a).
 """
 from __future__ import annotations
 
@@ -76,6 +80,35 @@ def markdown_tables(results):
     return "\n".join(lines)
 
 
+def parse_overrides(text, config):
+    """``'field=value,...'`` -> ``{field: value}`` typed like the config's fields.
+
+    Raises:
+        SystemExit: an unknown field or a bad value (names the field and ``--set``).
+    """
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        key, _, value = item.partition("=")
+        if not hasattr(config, key):
+            raise SystemExit("--set: unknown LuoTransferConfig field %r" % key)
+        kind = type(getattr(config, key))
+        try:
+            out[key] = (value.lower() in ("1", "true", "yes")) if kind is bool else kind(value)
+        except ValueError:
+            raise SystemExit("--set: bad value %r for %s (%s)" % (value, key, kind.__name__))
+    return out
+
+
+def use_validation_split(data, mnist_path):
+    """``data`` with its test set replaced by MNIST's 'valid' split, digits 5-9 (relative labels 0-4): the
+    split used for model selection (the training sets come from MNIST 'train' and are unchanged)."""
+    from ganimation_tl.datasets.digits import load_mnist
+    from other_models import luo_transfer as L
+    x, y = load_mnist(mnist_path, "valid")
+    keep = np.isin(y, L.TARGET_CLASSES)
+    return dataclasses.replace(data, test_images=x[keep], test_labels=(y[keep] - L.TARGET_CLASSES[0]).astype(np.int32))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", default="configs/luo_transfer_debug.cfg")
@@ -87,6 +120,13 @@ def main():
     parser.add_argument("--threads", type=int, default=0, help="TF intra-op threads (0: default)")
     parser.add_argument("--out", default="docs/results/luo_transfer.json")
     parser.add_argument("--render", default=None, help="only print the Markdown tables of this results JSON")
+    parser.add_argument("--set", default="", help="Config overrides for every variant, 'field=value,...' "
+                        "(e.g. luo_st_tau=1); recorded in the JSON.")
+    parser.add_argument("--variants", default="finetune,full,no_domain,no_semantic",
+                        help="Variants to run (checks that need a missing variant are reported as n/a).")
+    parser.add_argument("--validation", action="store_true",
+                        help="Model selection: score on MNIST's 'valid' split (digits 5-9, 4,9xx images) instead "
+                             "of the test split; the JSON records the split.")
     args = parser.parse_args()
     if args.render:
         import json
@@ -103,16 +143,26 @@ def main():
 
     start = time.time()
     base, mnist_path = parse_config(args.config)
+    overrides = parse_overrides(args.set, base)
+    base = dataclasses.replace(base, **overrides)
+    wanted = args.variants.split(",")
     ks = [int(k) for k in args.ks.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     variants = {"finetune": dict(luo_mode="finetune"), "full": {}, "no_domain": dict(luo_alpha=0.0),
                 "no_semantic": dict(luo_beta=0.0)}
-    order = [(k, v) for k in ks for v in ("finetune", "full")] + \
-            [(k, v) for k in ks for v in ("no_domain", "no_semantic")]
-    results = {"config": dataclasses.asdict(base), "config_file": args.config, "runs": [], "checks": {}}
+    unknown = [v for v in wanted if v not in variants]
+    if unknown:
+        raise SystemExit("--variants: unknown %s; valid: %s" % (unknown, ", ".join(variants)))
+    order = [(k, v) for k in ks for v in ("finetune", "full") if v in wanted] + \
+            [(k, v) for k in ks for v in ("no_domain", "no_semantic") if v in wanted]
+    results = {"config": dataclasses.asdict(base), "config_file": args.config, "overrides": overrides,
+               "split": "MNIST valid 5-9 (model selection)" if args.validation else "MNIST test 5-9",
+               "runs": [], "checks": {}}
     for seed in seeds:
         cfg_seed = dataclasses.replace(base, seed=seed)
         datas = {k: L.prepare_data(mnist_path, k, cfg_seed.luo_unlabelled, seed) for k in ks}
+        if args.validation:
+            datas = {k: use_validation_split(d, mnist_path) for k, d in datas.items()}
         steps_epoch = L.steps_per_epoch(datas[ks[0]], cfg_seed.batch_size)
         joint = args.joint_steps if args.joint_steps is not None else \
             cfg_seed.epochs * steps_epoch - cfg_seed.luo_pretrain_steps

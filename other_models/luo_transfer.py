@@ -74,6 +74,17 @@ Deviations from the paper, and why:
 * Optional knobs that default to the paper's plain sum and are off in the configurations: a linear warm-up of
   alpha (``--luo_alpha_warmup``) and a weight on the labelled-target metric cross-entropy
   (``--luo_target_weight``; 5 did not help at k = 5 in a validation run, same log).
+* Semantic transfer options (all default to the earlier behaviour; measured on MNIST's 'valid' split, never the
+  test split, in docs/results/luo_transfer.md): ``--luo_st_tau`` (a separate temperature for L_ST's softmax),
+  ``--luo_beta_warmup`` (a linear ramp of beta), ``--luo_st_source`` / ``--luo_st_target`` (weights of the
+  entropy over the batch's *source* images, the paper's semantic transfer from labelled source examples, and
+  of the entropy over the labelled-target centroids), ``--luo_st_stop_centroids`` (no L_ST gradient into the
+  labelled embeddings) and ``--luo_st_balance``: L_ST minus ``luo_st_balance`` times the entropy of the
+  batch-mean prediction over the labelled-target classes. With weight 1 that makes L_ST the negative mutual
+  information between an unlabelled image and its predicted class (the information-maximisation objective of
+  Krause et al., NIPS 2010), which is not in Luo et al.: entropy minimisation alone can assign most unlabelled
+  images to a few of the k = 1 exemplars (the spec's pitfall), and the balance term counters that. The
+  ablation ``--luo_beta=0`` removes it with the rest of L_ST.
 """
 from __future__ import annotations
 
@@ -89,7 +100,7 @@ from ganimation_tl.errors import InputError
 from ganimation_tl.sibling import config_or_input_error, define_model_flags, images_grid, require_flag, run_trainer
 
 __all__ = ["LuoTransferConfig", "LuoData", "prepare_data", "build_embedding_net", "build_domain_discriminator",
-           "class_centroids", "similarity_logits", "metric_cross_entropy", "mean_entropy",
+           "class_centroids", "similarity_logits", "metric_cross_entropy", "mean_entropy", "marginal_entropy",
            "discriminator_loss", "inverted_label_loss", "LuoTransfer", "define_flags", "train",
            "SOURCE_CLASSES", "TARGET_CLASSES"]
 
@@ -98,7 +109,8 @@ TARGET_CLASSES = (5, 6, 7, 8, 9)   # paper: MNIST 5-9 (novel target classes)
 IMAGE_SIZE = 28
 MODES = ("full", "finetune")
 SIMILARITIES = ("cosine", "dot")
-DT_LAYERS = ("fc3", "embedding")   # layers L_DT can adapt (outputs 0 and 1 of the embedding network)
+DT_LAYERS = ("fc3", "embedding", "pool2")   # layers L_DT can adapt
+DT_OUTPUTS = (0, 1, 3)   # their positions in the embedding network's outputs [fc3, embedding, logits, pool2]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,7 +129,8 @@ class LuoTransferConfig:
         luo_alpha, luo_beta: weights of L_DT and L_ST (>= 0).
         luo_alpha_warmup: stage-2 steps over which the weight of L_DT rises linearly from 0 to luo_alpha
             (0: constant alpha from the first joint step).
-        luo_dt_layers: comma-separated layers adapted by L_DT, a non-empty subset of 'fc3', 'embedding'.
+        luo_dt_layers: comma-separated layers adapted by L_DT, a non-empty subset of 'fc3', 'embedding',
+            'pool2' (the flattened second conv block, 4 x 4 x luo_conv2 values).
         luo_target_weight: weight of the metric cross-entropy on the k labelled target images inside L_sup
             (1 = the paper's unweighted sum).
         luo_tau: softmax temperature tau (> 0).
@@ -127,6 +140,18 @@ class LuoTransferConfig:
         luo_disc_units: hidden units of each of the two discriminator layers (500).
         luo_lr_pretrain: Adam rate of stage 1 (1e-3). luo_lr: Adam rate of stage 2 for E and D_l (2e-4).
         beta1: Adam beta1 (0.9, Keras default; ADDA uses 0.5 for the adversarial stage).
+        luo_st_tau: temperature of the softmax inside L_ST (0: the same ``luo_tau`` as the metric classifier,
+            the earlier behaviour; > 0: a separate, e.g. softer, temperature for the entropy term only).
+        luo_beta_warmup: stage-2 steps over which the weight of L_ST rises linearly from 0 to luo_beta (0: off).
+        luo_st_balance: weight of a class-balance term that *maximises* the entropy of the batch-mean
+            prediction of the unlabelled target (0: off, the paper's L_ST alone).
+        luo_st_source: weight inside L_ST of the entropy of each unlabelled target image's similarity
+            distribution over the *source* images of the batch (the paper's semantic transfer from labelled
+            source examples; 0: off, the earlier behaviour).
+        luo_st_target: weight inside L_ST of the entropy over the labelled-target centroids (1: the earlier
+            behaviour).
+        luo_st_stop_centroids: L_ST treats the labelled-target centroids as constants (no gradient into the
+            labelled images' embeddings through L_ST; False: the earlier behaviour).
 
     Raises:
         ValueError: a field out of range (message names it).
@@ -154,16 +179,23 @@ class LuoTransferConfig:
     luo_lr_pretrain: float = 1e-3
     luo_lr: float = 2e-4
     beta1: float = 0.9
+    luo_st_tau: float = 0.0
+    luo_beta_warmup: int = 0
+    luo_st_balance: float = 0.0
+    luo_st_source: float = 0.0
+    luo_st_target: float = 1.0
+    luo_st_stop_centroids: bool = False
 
     def __post_init__(self):
         for name in ("batch_size", "epochs", "luo_k", "luo_embedding_dim", "luo_conv1", "luo_conv2", "luo_fc",
                      "luo_disc_units"):
             if int(getattr(self, name)) <= 0:
                 raise ValueError("%s must be positive, got %r" % (name, getattr(self, name)))
-        for name in ("luo_unlabelled", "luo_pretrain_steps", "luo_alpha_warmup"):
+        for name in ("luo_unlabelled", "luo_pretrain_steps", "luo_alpha_warmup", "luo_beta_warmup"):
             if int(getattr(self, name)) < 0:
                 raise ValueError("%s must be >= 0, got %r" % (name, getattr(self, name)))
-        for name in ("luo_alpha", "luo_beta", "luo_target_weight"):
+        for name in ("luo_alpha", "luo_beta", "luo_target_weight", "luo_st_tau", "luo_st_balance", "luo_st_source",
+                     "luo_st_target"):
             if not float(getattr(self, name)) >= 0:
                 raise ValueError("%s must be >= 0, got %r" % (name, getattr(self, name)))
         for name in ("luo_tau", "luo_lr_pretrain", "luo_lr"):
@@ -182,7 +214,7 @@ class LuoTransferConfig:
 
     @property
     def dt_layer_indices(self):
-        """Indices into the embedding network's outputs ``[fc3, embedding, ...]`` of the L_DT layers."""
+        """Indices into ``DT_LAYERS`` of the L_DT layers (``DT_OUTPUTS`` maps them to network outputs)."""
         return tuple(DT_LAYERS.index(x.strip()) for x in self.luo_dt_layers.split(",") if x.strip())
 
     def alpha_at(self, joint_step: int) -> float:
@@ -191,6 +223,18 @@ class LuoTransferConfig:
         if self.luo_alpha_warmup <= 0:
             return float(self.luo_alpha)
         return float(self.luo_alpha) * min(1.0, (joint_step + 1) / float(self.luo_alpha_warmup))
+
+    def beta_at(self, joint_step: int) -> float:
+        """The L_ST weight at stage-2 step ``joint_step`` (0-based): ``luo_beta * min(1, (joint_step + 1) /
+        luo_beta_warmup)``, or ``luo_beta`` without warm-up."""
+        if self.luo_beta_warmup <= 0:
+            return float(self.luo_beta)
+        return float(self.luo_beta) * min(1.0, (joint_step + 1) / float(self.luo_beta_warmup))
+
+    @property
+    def st_tau(self) -> float:
+        """The temperature of L_ST's softmax: ``luo_st_tau`` if set (> 0), else ``luo_tau``."""
+        return float(self.luo_st_tau) if self.luo_st_tau > 0 else float(self.luo_tau)
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -305,7 +349,8 @@ def build_embedding_net(config: LuoTransferConfig, name: str = "luo_E"):
 
     Returns:
         A static ``tl.models.Model`` mapping images float32 ``[B, 28, 28, 1]`` in [0, 1] (NHWC) to
-        ``[fc3 [B, luo_fc] (>= 0, ReLU), embedding [B, d] (unbounded), source_logits [B, 5]]``.
+        ``[fc3 [B, luo_fc] (>= 0, ReLU), embedding [B, d] (unbounded), source_logits [B, 5],
+        pool2 [B, 16 luo_conv2] (>= 0, the flattened second conv block)]``.
 
     Source: ADDA LeNet (``erictzeng/adda/adda/models/lenet.py``), used for the digit experiments of this
     paper's lineage; fc3 and the embedding are the layers adapted by L_DT (paper section 3, multi-layer
@@ -332,7 +377,7 @@ def build_embedding_net(config: LuoTransferConfig, name: str = "luo_E"):
     emb = tl.layers.Dense(config.luo_embedding_dim, W_init=init, in_channels=config.luo_fc, name=p + "embedding")(fc3)
     logits = tl.layers.Dense(len(SOURCE_CLASSES), W_init=init, in_channels=config.luo_embedding_dim,
                              name=p + "source_head")(emb)
-    return tl.models.Model(inputs=x_in, outputs=[fc3, emb, logits], name=unique_model_name(name))
+    return tl.models.Model(inputs=x_in, outputs=[fc3, emb, logits, x], name=unique_model_name(name))
 
 
 def build_domain_discriminator(in_units: int, hidden: int, name: str):
@@ -425,6 +470,16 @@ def mean_entropy(logits):
     return tf.reduce_mean(-tf.reduce_sum(tf.exp(log_p) * log_p, axis=-1))
 
 
+def marginal_entropy(logits):
+    """``H(mean_i softmax(logits_i))`` in nats: the entropy of the batch-mean prediction (high = the batch is
+    spread over the classes). Inputs float ``[N, C]``; returns a scalar in [0, log C]. Used with a minus sign
+    as the optional class-balance term (``--luo_st_balance``; the "diversity" half of the information-maximisation
+    objective of Krause et al., NIPS 2010). Not part of Luo et al.'s L_ST."""
+    import tensorflow as tf
+    p = tf.reduce_mean(tf.nn.softmax(logits, axis=-1), axis=0)
+    return -tf.reduce_sum(p * tf.math.log(p + 1e-12))
+
+
 def discriminator_loss(source_logits, target_logits):
     """D_l's loss ``-E_s log D(f_s) - E_t log(1 - D(f_t))`` with ``D = sigmoid(logit)``; each expectation a
     mean over its batch. Inputs float ``[B, 1]``; returns a scalar (nats). Source: L_DT, discriminator side."""
@@ -462,7 +517,7 @@ class LuoTransfer:
         self.config = config
         tf.random.set_seed(config.seed)
         self.encoder = build_embedding_net(config, name + "_E")
-        widths = (config.luo_fc, config.luo_embedding_dim)
+        widths = (config.luo_fc, config.luo_embedding_dim, 4 * 4 * config.luo_conv2)
         self.dt_layers = config.dt_layer_indices
         self.discriminators = [build_domain_discriminator(widths[i], config.luo_disc_units,
                                                           "%s_D_%s" % (name, DT_LAYERS[i])) for i in self.dt_layers]
@@ -484,7 +539,7 @@ class LuoTransfer:
     def _pretrain(self, source_images, source_labels):
         import tensorflow as tf
         with tf.GradientTape() as tape:
-            _, _, logits = self.encoder(source_images)
+            _, _, logits, _ = self.encoder(source_images)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=source_labels, logits=logits))
         grads = tape.gradient(loss, self.encoder.trainable_weights)
         self.pretrain_optimizer.apply_gradients(zip(grads, self.encoder.trainable_weights))
@@ -492,7 +547,7 @@ class LuoTransfer:
                                           tf.float32))
         return {"pretrain/source_ce": loss, "pretrain/source_accuracy": accuracy}
 
-    def _joint(self, source_images, source_labels, target_images, labelled_images, labelled_labels, alpha):
+    def _joint(self, source_images, source_labels, target_images, labelled_images, labelled_labels, alpha, beta):
         import tensorflow as tf
         c = self.config
         metrics = {}
@@ -500,8 +555,8 @@ class LuoTransfer:
         if full and c.luo_alpha > 0:
             # Discriminator step (features held fixed).
             out_s, out_t = self.encoder(source_images), self.encoder(target_images)
-            f_s = [out_s[i] for i in self.dt_layers]
-            f_t = [out_t[i] for i in self.dt_layers]
+            f_s = [out_s[DT_OUTPUTS[i]] for i in self.dt_layers]
+            f_t = [out_t[DT_OUTPUTS[i]] for i in self.dt_layers]
             with tf.GradientTape() as tape:
                 d_loss = tf.add_n([discriminator_loss(d(tf.stop_gradient(s)), d(tf.stop_gradient(t)))
                                    for d, s, t in zip(self.discriminators, f_s, f_t)])
@@ -509,21 +564,32 @@ class LuoTransfer:
             self.d_optimizer.apply_gradients(zip(grads, self.d_weights))
             metrics["discriminator/loss"] = d_loss
         with tf.GradientTape() as tape:
-            _, emb_l, _ = self.encoder(labelled_images)
+            _, emb_l, _, _ = self.encoder(labelled_images)
             centroids = class_centroids(emb_l, labelled_labels, len(TARGET_CLASSES))
             target_ce = metric_cross_entropy(similarity_logits(emb_l, centroids, c.luo_tau, c.luo_similarity),
                                              labelled_labels)
-            fc3_t, emb_t, _ = self.encoder(target_images)
+            out_t = self.encoder(target_images)
+            emb_t = out_t[1]
             unl_logits = similarity_logits(emb_t, centroids, c.luo_tau, c.luo_similarity)
-            entropy = mean_entropy(unl_logits)
+            st_refs = tf.stop_gradient(centroids) if c.luo_st_stop_centroids else centroids
+            st_logits = (unl_logits if c.st_tau == c.luo_tau and not c.luo_st_stop_centroids
+                         else similarity_logits(emb_t, st_refs, c.st_tau, c.luo_similarity))
+            entropy = mean_entropy(st_logits)
+            balance = marginal_entropy(st_logits)
+            semantic = c.luo_st_target * entropy
             if full:
-                _, _, src_logits = self.encoder(source_images)
+                _, emb_s, src_logits, _ = self.encoder(source_images)
+                if c.luo_st_source > 0:
+                    source_entropy = mean_entropy(similarity_logits(emb_t, emb_s, c.st_tau, c.luo_similarity))
+                    semantic = semantic + c.luo_st_source * source_entropy
+                    metrics["encoder/semantic_transfer_source_entropy"] = source_entropy
                 source_ce = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
                     labels=source_labels, logits=src_logits))
-                feats_t = (fc3_t, emb_t)
-                domain = tf.add_n([inverted_label_loss(d(feats_t[i])) for d, i in zip(self.discriminators,
-                                                                                       self.dt_layers)])
-                total = source_ce + c.luo_target_weight * target_ce + alpha * domain + c.luo_beta * entropy
+                domain = tf.add_n([inverted_label_loss(d(out_t[DT_OUTPUTS[i]]))
+                                   for d, i in zip(self.discriminators, self.dt_layers)])
+                total = source_ce + c.luo_target_weight * target_ce + alpha * domain + beta * semantic
+                if c.luo_st_balance > 0 and c.luo_beta > 0:
+                    total = total - beta * c.luo_st_balance * balance
                 metrics.update({"encoder/source_ce": source_ce, "encoder/domain_transfer": domain})
             else:
                 total = c.luo_target_weight * target_ce
@@ -533,7 +599,8 @@ class LuoTransfer:
         predicted = tf.argmax(unl_logits, -1, output_type=tf.int32)
         histogram = tf.math.bincount(predicted, minlength=len(TARGET_CLASSES), dtype=tf.float32)
         metrics.update({"encoder/total": total, "encoder/target_metric_ce": target_ce, "encoder/alpha": alpha,
-                        "encoder/semantic_transfer_entropy": entropy,
+                        "encoder/beta": beta, "encoder/semantic_transfer_entropy": entropy,
+                        "monitor/unlabelled_marginal_entropy": balance,
                         "monitor/largest_predicted_class_fraction":
                             tf.reduce_max(histogram) / tf.cast(tf.shape(predicted)[0], tf.float32)})
         return metrics
@@ -547,9 +614,10 @@ class LuoTransfer:
         if step < self.config.luo_pretrain_steps:
             return self._pretrain_step(src, src_y)
         alpha = tf.constant(self.config.alpha_at(step - self.config.luo_pretrain_steps), tf.float32)
+        beta = tf.constant(self.config.beta_at(step - self.config.luo_pretrain_steps), tf.float32)
         return self._joint_step(src, src_y, tf.convert_to_tensor(batch["target_images"], tf.float32),
                                 tf.convert_to_tensor(batch["labelled_images"], tf.float32),
-                                tf.convert_to_tensor(batch["labelled_labels"], tf.int32), alpha)
+                                tf.convert_to_tensor(batch["labelled_labels"], tf.int32), alpha, beta)
 
     # ---------------------------------------------------------------- evaluation
     def embed(self, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
@@ -622,7 +690,7 @@ _FLAG_HELP = {
     "luo_alpha": ("float", "Weight alpha of the multi-layer domain transfer loss L_DT (0.1; 0 = ablation)."),
     "luo_beta": ("float", "Weight beta of the semantic transfer (entropy) loss L_ST (0.1; 0 = ablation)."),
     "luo_alpha_warmup": ("integer", "Joint-stage steps over which alpha rises linearly from 0 (0 = constant)."),
-    "luo_dt_layers": ("string", "Comma-separated layers adapted by L_DT: fc3, embedding (both)."),
+    "luo_dt_layers": ("string", "Comma-separated layers adapted by L_DT: fc3, embedding, pool2."),
     "luo_target_weight": ("float", "Weight of the labelled-target metric cross-entropy in L_sup (1)."),
     "luo_tau": ("float", "Softmax temperature tau (0.1 with cosine similarity)."),
     "luo_similarity": ("string", "Similarity psi: cosine or dot."),
@@ -634,6 +702,15 @@ _FLAG_HELP = {
     "luo_lr_pretrain": ("float", "Adam rate of source pre-training (1e-3)."),
     "luo_lr": ("float", "Adam rate of the joint stage (2e-4)."),
     "beta1": ("float", "Adam beta1."),
+    "luo_st_tau": ("float", "Temperature of the L_ST softmax only (0 = luo_tau, the same as the metric classifier)."),
+    "luo_beta_warmup": ("integer", "Joint-stage steps over which beta rises linearly from 0 (0 = constant)."),
+    "luo_st_balance": ("float", "Weight of a class-balance term maximising the entropy of the mean unlabelled "
+                                "prediction (0 = off; not in the paper)."),
+    "luo_st_source": ("float", "Weight in L_ST of the entropy over the batch's source images (paper's semantic "
+                               "transfer from labelled source examples; 0 = off)."),
+    "luo_st_target": ("float", "Weight in L_ST of the entropy over the labelled-target centroids (1)."),
+    "luo_st_stop_centroids": ("bool", "L_ST treats the labelled-target centroids as constants (no gradient "
+                                      "into the labelled embeddings; default False)."),
 }
 
 

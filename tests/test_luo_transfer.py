@@ -70,8 +70,8 @@ def test_networks_shapes_and_parameter_count():
     cfg = L.LuoTransferConfig(luo_embedding_dim=16, luo_disc_units=8)
     net = L.build_embedding_net(cfg, "t_luo_E")
     net.eval()
-    fc3, emb, logits = net(tf.zeros([2, 28, 28, 1]))
-    assert fc3.shape == (2, 500) and emb.shape == (2, 16) and logits.shape == (2, 5)
+    fc3, emb, logits, pool2 = net(tf.zeros([2, 28, 28, 1]))
+    assert fc3.shape == (2, 500) and emb.shape == (2, 16) and logits.shape == (2, 5) and pool2.shape == (2, 800)
     # conv1 20*25+20, conv2 50*20*25+50, fc3 800*500+500, emb 500*16+16, head 16*5+5 (ADDA LeNet).
     expected = 520 + 25050 + 400500 + 8016 + 85
     assert sum(int(np.prod(w.shape)) for w in net.trainable_weights) == expected
@@ -127,7 +127,8 @@ def test_alpha_warmup_schedule_and_layer_selection():
     assert L.LuoTransferConfig(luo_alpha=0.2).alpha_at(0) == pytest.approx(0.2)
     assert L.LuoTransferConfig().dt_layer_indices == (0, 1)
     assert L.LuoTransferConfig(luo_dt_layers="embedding").dt_layer_indices == (1,)
-    for bad in ("", "fc3,fc3", "pool2"):
+    assert L.LuoTransferConfig(luo_dt_layers="pool2,fc3").dt_layer_indices == (2, 0)
+    for bad in ("", "fc3,fc3", "conv1"):
         with pytest.raises(ValueError, match="luo_dt_layers"):
             L.LuoTransferConfig(luo_dt_layers=bad)
     with pytest.raises(ValueError, match="luo_target_weight"):
@@ -149,3 +150,91 @@ def test_one_discriminator_per_adapted_layer_and_alpha_reaches_the_step():
     later = model.train_step(batch, 5)
     assert float(first["encoder/alpha"]) == pytest.approx(0.25) and float(later["encoder/alpha"]) == pytest.approx(0.5)
     assert all(np.isfinite(float(v)) for v in later.values())
+
+
+def test_marginal_entropy_and_semantic_transfer_options():
+    # Batch-mean prediction uniform over 2 of 4 classes -> log 2; all rows confident on one class -> 0.
+    logits = np.array([[50.0, 0, 0, 0], [0, 50.0, 0, 0]], np.float32)
+    assert float(L.marginal_entropy(logits)) == pytest.approx(math.log(2), rel=1e-5)
+    assert float(L.marginal_entropy(logits[:1])) == pytest.approx(0.0, abs=1e-5)
+    cfg = L.LuoTransferConfig(luo_beta=0.4, luo_beta_warmup=4)
+    assert [cfg.beta_at(s) for s in range(5)] == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.4])
+    assert L.LuoTransferConfig(luo_tau=0.1).st_tau == pytest.approx(0.1)
+    assert L.LuoTransferConfig(luo_tau=0.1, luo_st_tau=0.5).st_tau == pytest.approx(0.5)
+    for bad in (dict(luo_st_tau=-1), dict(luo_st_balance=-0.1), dict(luo_beta_warmup=-2)):
+        with pytest.raises(ValueError, match=list(bad)[0]):
+            L.LuoTransferConfig(**bad)
+
+
+def test_semantic_transfer_temperature_and_balance_change_the_joint_step():
+    # Same starting weights and batch: the L_ST entropy depends on luo_st_tau, the total on luo_st_balance.
+    rng = np.random.default_rng(1)
+    batch = {"source_images": rng.random((4, 28, 28, 1), np.float32), "source_labels": np.arange(4) % 5,
+             "target_images": rng.random((6, 28, 28, 1), np.float32),
+             "labelled_images": rng.random((5, 28, 28, 1), np.float32), "labelled_labels": np.arange(5)}
+    small = dict(luo_embedding_dim=8, luo_disc_units=4, luo_fc=16, luo_conv1=2, luo_conv2=3, luo_dt_layers="fc3",
+                 luo_pretrain_steps=0, batch_size=4, luo_alpha=0.0, luo_beta=1.0)
+    start = None
+    out = {}
+    for tag, extra in (("base", {}), ("soft", dict(luo_st_tau=10.0)), ("bal", dict(luo_st_balance=1.0))):
+        model = L.LuoTransfer(L.LuoTransferConfig(**small, **extra), name="t_luo_st_" + tag)
+        if start is None:
+            start = model.get_weights()
+        model.set_weights(start)
+        out[tag] = {k: float(v) for k, v in model.train_step(batch, 0).items()}
+    base, soft, bal = out["base"], out["soft"], out["bal"]
+    # A much softer temperature gives a higher-entropy similarity distribution (close to log 5).
+    assert soft["encoder/semantic_transfer_entropy"] > base["encoder/semantic_transfer_entropy"]
+    assert soft["encoder/semantic_transfer_entropy"] > 0.95 * math.log(5)
+    # The balance term subtracts beta * weight * H(mean p) from the total; the entropies themselves are unchanged.
+    assert bal["encoder/semantic_transfer_entropy"] == pytest.approx(base["encoder/semantic_transfer_entropy"],
+                                                                     rel=1e-4)
+    assert bal["encoder/total"] == pytest.approx(base["encoder/total"] - bal["monitor/unlabelled_marginal_entropy"],
+                                                 rel=1e-4, abs=1e-4)
+
+
+def test_source_semantic_transfer_term_enters_the_total():
+    # With luo_st_target=0 and luo_st_source=1, L_ST is the entropy over the batch's source images only.
+    rng = np.random.default_rng(2)
+    batch = {"source_images": rng.random((4, 28, 28, 1), np.float32), "source_labels": np.arange(4) % 5,
+             "target_images": rng.random((6, 28, 28, 1), np.float32),
+             "labelled_images": rng.random((5, 28, 28, 1), np.float32), "labelled_labels": np.arange(5)}
+    cfg = L.LuoTransferConfig(luo_embedding_dim=8, luo_disc_units=4, luo_fc=16, luo_conv1=2, luo_conv2=3,
+                              luo_dt_layers="fc3", luo_pretrain_steps=0, batch_size=4, luo_alpha=0.0, luo_beta=0.5,
+                              luo_st_source=1.0, luo_st_target=0.0)
+    out = {k: float(v) for k, v in L.LuoTransfer(cfg, name="t_luo_src").train_step(batch, 0).items()}
+    h_src = out["encoder/semantic_transfer_source_entropy"]
+    assert 0.0 <= h_src <= math.log(4) + 1e-6
+    assert out["encoder/total"] == pytest.approx(out["encoder/source_ce"] + out["encoder/target_metric_ce"]
+                                                 + 0.5 * h_src, rel=1e-4, abs=1e-5)
+
+
+def test_stop_centroids_changes_the_update_not_the_loss():
+    rng = np.random.default_rng(3)
+    batch = {"source_images": rng.random((4, 28, 28, 1), np.float32), "source_labels": np.arange(4) % 5,
+             "target_images": rng.random((6, 28, 28, 1), np.float32),
+             "labelled_images": rng.random((5, 28, 28, 1), np.float32), "labelled_labels": np.arange(5)}
+    small = dict(luo_embedding_dim=8, luo_disc_units=4, luo_fc=16, luo_conv1=2, luo_conv2=3, luo_dt_layers="fc3",
+                 luo_pretrain_steps=0, batch_size=4, luo_alpha=0.0, luo_beta=1.0)
+    start, outs, weights = None, [], []
+    for stop in (False, True):
+        model = L.LuoTransfer(L.LuoTransferConfig(luo_st_stop_centroids=stop, **small), name="t_luo_stop%d" % stop)
+        start = start or model.get_weights()
+        model.set_weights(start)
+        outs.append({k: float(v) for k, v in model.train_step(batch, 0).items()})
+        weights.append(model.get_weights())
+    assert outs[0]["encoder/total"] == pytest.approx(outs[1]["encoder/total"], rel=1e-5)
+    assert max(float(np.max(np.abs(a - b))) for a, b in zip(*weights)) > 0
+
+
+def test_pool2_discriminator_reads_the_conv_features():
+    cfg = L.LuoTransferConfig(luo_embedding_dim=8, luo_disc_units=4, luo_fc=16, luo_conv1=2, luo_conv2=3,
+                              luo_dt_layers="pool2", luo_alpha=0.5, luo_pretrain_steps=0, batch_size=4)
+    model = L.LuoTransfer(cfg, name="t_luo_pool2")
+    assert len(model.discriminators) == 1 and model.discriminators[0].all_weights[0].shape[0] == 4 * 4 * 3
+    rng = np.random.default_rng(4)
+    batch = {"source_images": rng.random((4, 28, 28, 1), np.float32), "source_labels": np.arange(4) % 5,
+             "target_images": rng.random((4, 28, 28, 1), np.float32),
+             "labelled_images": rng.random((5, 28, 28, 1), np.float32), "labelled_labels": np.arange(5)}
+    out = model.train_step(batch, 0)
+    assert np.isfinite(float(out["discriminator/loss"])) and float(out["encoder/domain_transfer"]) > 0
