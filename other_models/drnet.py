@@ -61,6 +61,16 @@ Deviations from the paper / code, and why:
 * Negatives for C use the second half of the batch rolled by one (always another video) instead of a random
   permutation (which can pair a video with itself).
 * The LSTM's learning rate is 2e-3 (Lua's value; drnet-py uses 2e-4) for the short CPU schedule.
+* ``--drnet_lstm_residual`` (off by default; ours): the LSTM predicts the change of the pose code,
+  ``h~_p^{t+1} = clip(h_p^t + Linear(h_t), -1, 1)`` with a zero-initialised output layer, instead of drnet-py's
+  ``tanh(Linear(h_t))``; untrained it repeats the last pose, so its frames start at the decoded last observed
+  frame rather than at an average pose (on the face video the plain LSTM predicted worse than repeating the
+  last frame at every horizon).
+* ``--drnet_lstm_feedback`` (off by default; ours): the LSTM's training loss is computed as at test time, its own
+  predictions fed back after the n_past observed poses (drnet-py trains teacher-forced on every step).
+* ``--drnet_pose_noise`` (0 by default; ours): Gaussian noise of this standard deviation is added to h_p before the
+  decoder in the training step (not in C's input, not at evaluation), a regulariser against the decoder
+  memorising the pose codes of the few hundred frames of one video.
 * Face video: the paper trains on many videos (KTH: 25 people, 600 videos); here there is one 20-second video of
   one person, so the content code is not asked to separate identities, only to stay the same
   across time, and the scene discriminator's negatives are clips of the same video at other times.
@@ -123,6 +133,9 @@ class DrNetConfig:
     drnet_video_shift: float = 0.0
     drnet_video_zoom: float = 0.0
     drnet_video_colour: float = 0.0
+    drnet_lstm_residual: bool = False
+    drnet_lstm_feedback: bool = False
+    drnet_pose_noise: float = 0.0
 
     def __post_init__(self):
         positive = ("image_size", "batch_size", "epochs", "drnet_epoch_size", "drnet_content_dim", "drnet_pose_dim",
@@ -146,7 +159,7 @@ class DrNetConfig:
                              % (self.drnet_max_step, self.sequence_length))
         if self.batch_size < 2:
             raise ValueError("batch_size must be at least 2 (the scene discriminator needs two halves)")
-        for name in ("drnet_alpha", "drnet_beta", "learning_rate", "drnet_lstm_lr"):
+        for name in ("drnet_alpha", "drnet_beta", "learning_rate", "drnet_lstm_lr", "drnet_pose_noise"):
             if getattr(self, name) < 0:
                 raise ValueError("%s must be >= 0, got %r" % (name, getattr(self, name)))
         if not 0 <= self.beta1 < 1:
@@ -298,11 +311,18 @@ def _lstm_layer_class():
         Written on TF primitives because TL 2.2.5's RNN layers fail on Keras 3 (toolchain.md 1.1).
         ``step(x [B, in], state) -> (y [B, out] in (-1, 1), state)``; ``state`` is a tuple of (h, c) pairs
         ``[B, H]``; ``zero_state(B)`` starts it. Gates: i, f, o sigmoid, g tanh, forget-gate bias +1.
+        With ``residual`` (ours, ``--drnet_lstm_residual``) the last ``out`` inputs are the current pose p and
+        the output is ``clip(p + Linear(h), -1, 1)`` (no tanh), the output layer initialised to zero, so the
+        untrained LSTM repeats the last pose and learns the change.
         """
 
-        def __init__(self, in_dim, hidden, layers, out_dim, name=None):
+        def __init__(self, in_dim, hidden, layers, out_dim, name=None, residual=False):
             super().__init__(name)
             self.in_dim, self.hidden, self.layers, self.out_dim = int(in_dim), int(hidden), int(layers), int(out_dim)
+            self.residual = bool(residual)
+            if self.residual and self.out_dim > self.in_dim:
+                raise ValueError("a residual pose LSTM needs the pose among its inputs (in %d < out %d)"
+                                 % (self.in_dim, self.out_dim))
             self.build(None)
             self._built = True
 
@@ -314,7 +334,7 @@ def _lstm_layer_class():
             self.b_in = self._get_weights("b_in", (h,), init=zeros)
             self.cells = [(self._get_weights("w_lstm%d" % i, (2 * h, 4 * h), init=init),
                            self._get_weights("b_lstm%d" % i, (4 * h,), init=zeros)) for i in range(self.layers)]
-            self.w_out = self._get_weights("w_out", (h, self.out_dim), init=init)
+            self.w_out = self._get_weights("w_out", (h, self.out_dim), init=zeros if self.residual else init)
             self.b_out = self._get_weights("b_out", (self.out_dim,), init=zeros)
 
         def zero_state(self, batch):
@@ -322,6 +342,7 @@ def _lstm_layer_class():
             return tuple((z, z) for _ in range(self.layers))
 
         def step(self, x, state):
+            pose = x[:, self.in_dim - self.out_dim:]
             x = tf.matmul(x, self.w_in) + self.b_in
             new_state = []
             for (w, b), (h, c) in zip(self.cells, state):
@@ -331,7 +352,10 @@ def _lstm_layer_class():
                 h = tf.sigmoid(o) * tf.tanh(c)
                 new_state.append((h, c))
                 x = h
-            return tf.tanh(tf.matmul(x, self.w_out) + self.b_out), tuple(new_state)
+            out = tf.matmul(x, self.w_out) + self.b_out
+            if self.residual:
+                return tf.clip_by_value(pose + out, -1.0, 1.0), tuple(new_state)
+            return tf.tanh(out), tuple(new_state)
 
         def forward(self, inputs):
             """Teacher-forced unroll: inputs ``[B, T, in]`` -> outputs ``[B, T, out]``."""
@@ -345,10 +369,11 @@ def _lstm_layer_class():
     return PoseLSTM
 
 
-def build_pose_lstm(content_dim: int, pose_dim: int, hidden: int, layers: int, name: str):
+def build_pose_lstm(content_dim: int, pose_dim: int, hidden: int, layers: int, name: str, residual: bool = False):
     """The future-pose LSTM as a TL layer (see ``PoseLSTM``): input ``[h_c, h_p^t]`` (``content_dim +
-    pose_dim``), output the next pose code ``[B, pose_dim]`` in (-1, 1)."""
-    return _lstm_layer_class()(content_dim + pose_dim, hidden, layers, pose_dim, name=name)
+    pose_dim``), output the next pose code ``[B, pose_dim]`` in [-1, 1]; with ``residual`` it predicts the change
+    from h_p^t (``--drnet_lstm_residual``)."""
+    return _lstm_layer_class()(content_dim + pose_dim, hidden, layers, pose_dim, name=name, residual=residual)
 
 
 # ---------------------------------------------------------------------------------------------- losses
@@ -389,7 +414,7 @@ class DrNet:
                                      "drnet_D", skips=c.drnet_skips)
         self.scene_discriminator = build_scene_discriminator(c.drnet_pose_dim, c.drnet_sd_nf, "drnet_C")
         self.lstm = build_pose_lstm(c.drnet_content_dim, c.drnet_pose_dim, c.drnet_lstm_hidden, c.drnet_lstm_layers,
-                                    "drnet_lstm")
+                                    "drnet_lstm", residual=c.drnet_lstm_residual)
         self.main_vars = (self.content_encoder.trainable_weights + self.pose_encoder.trainable_weights
                           + self.decoder.trainable_weights)
         self.opt_main = tf.keras.optimizers.Adam(c.learning_rate, beta_1=c.beta1)
@@ -476,7 +501,10 @@ class DrNet:
             h_c2 = tf.stop_gradient(self._content(x_c2)[0])
             h_p1 = self.pose_encoder(x_p1)
             h_p2 = tf.stop_gradient(self.pose_encoder(x_p2))
-            rec = self.decoder([content1[0], h_p1] + content1[1:])
+            h_p1_dec = h_p1
+            if c.drnet_pose_noise > 0:
+                h_p1_dec = h_p1 + tf.random.normal(tf.shape(h_p1), stddev=c.drnet_pose_noise)
+            rec = self.decoder([content1[0], h_p1_dec] + content1[1:])
             rec_loss = tf.reduce_mean(tf.square(rec - x_p1))
             sim_loss = tf.reduce_mean(tf.square(content1[0] - h_c2))
             adv_loss = maximally_uncertain_loss(self.scene_discriminator([h_p1, h_p2]))
@@ -502,7 +530,17 @@ class DrNet:
         t_len = sequences.shape[1]
         inputs = tf.concat([tf.repeat(h_c[:, None], t_len - 1, axis=1), h_p[:, :-1]], -1)
         with tf.GradientTape() as tape:
-            pred = self.lstm.forward(inputs)
+            if c.drnet_lstm_feedback:
+                # as at test time: observed poses up to n_past - 1, then the LSTM's own predictions
+                state = self.lstm.zero_state(tf.shape(h_p)[0])
+                pose, outs = h_p[:, 0], []
+                for t in range(1, t_len):
+                    y, state = self.lstm.step(tf.concat([h_c, pose], -1), state)
+                    outs.append(y)
+                    pose = h_p[:, t] if t < c.drnet_n_past else y
+                pred = tf.stack(outs, axis=1)
+            else:
+                pred = self.lstm.forward(inputs)
             loss = tf.reduce_mean(tf.square(pred - h_p[:, 1:]))
         variables = self.lstm.trainable_weights
         self.opt_lstm.apply_gradients(zip(tape.gradient(loss, variables), variables))

@@ -148,3 +148,68 @@ def test_skip_connections_shapes_and_use():
     for s in range(1, 25):
         last = model.train_step(batch, s)
     assert float(last["drnet/reconstruction"]) < 0.7 * first
+
+
+def _lstm_loss_by_hand(model, seqs, feedback):
+    """The LSTM's pose MSE on seqs ([B, T, S, S, C]) computed step by step with the current weights."""
+    import tensorflow as tf
+    c = model.config
+    b, t_len = seqs.shape[:2]
+    _, h_p = model.encode(seqs.reshape((-1,) + seqs.shape[2:]))
+    h_p = h_p.reshape(b, t_len, -1)
+    h_c, _ = model.encode(seqs[:, c.drnet_n_past - 1])
+    state = model.lstm.zero_state(b)
+    pose, errs = tf.constant(h_p[:, 0]), []
+    for t in range(1, t_len):
+        y, state = model.lstm.step(tf.concat([tf.constant(h_c), pose], -1), state)
+        errs.append(np.mean((y.numpy() - h_p[:, t]) ** 2))
+        pose = tf.constant(h_p[:, t]) if (t < c.drnet_n_past or not feedback) else y
+    return float(np.mean(errs))
+
+
+@pytest.mark.parametrize("feedback", [False, True])
+def test_lstm_residual_and_feedback_losses(feedback):
+    """--drnet_lstm_residual: the untrained LSTM repeats the last pose exactly (predict() = decoding the last
+    observed frame's pose); --drnet_lstm_feedback: the training loss is the free-running one (own predictions fed
+    back after n_past), else teacher-forced; both match a step-by-step computation, and training lowers them."""
+    from other_models.drnet import DrNet, sample_frame_tuples
+    c = _small_config(drnet_lstm_residual=True, drnet_lstm_feedback=feedback, drnet_lstm_lr=0.01, batch_size=6)
+    model = DrNet(c, channels=2)
+    rng = np.random.default_rng(0)
+    # frames drifting over time; 10 DrNet steps set the BN statistics so that the pose codes follow the drift
+    seqs = np.clip(rng.uniform(size=(6, 1, 32, 32, 2)) + 0.1 * np.arange(5)[None, :, None, None, None]
+                   * rng.normal(size=(6, 1, 32, 32, 2)), 0, 1).astype(np.float32)
+    for s in range(10):
+        model.train_step({"frames4": sample_frame_tuples(seqs, 3, np.random.default_rng(s))}, s)
+    # untrained residual LSTM: every predicted frame decodes the pose of frame n_past - 1
+    h_c, h_p = model.encode(seqs[:, c.drnet_n_past - 1])
+    pred = model.predict(seqs)
+    np.testing.assert_allclose(pred, np.repeat(model.decode(h_c, h_p)[:, None], 2, axis=1), atol=1e-5)
+    by_hand = _lstm_loss_by_hand(model, seqs, feedback)
+    other = _lstm_loss_by_hand(model, seqs, not feedback)
+    assert abs(by_hand - other) > 0.1 * by_hand     # the two protocols differ on these sequences
+    first = float(model.train_step({"sequences": seqs}, 0)["lstm/pose_mse"])
+    np.testing.assert_allclose(first, by_hand, rtol=1e-4)
+    for s in range(1, 30):
+        last = float(model.train_step({"sequences": seqs}, s)["lstm/pose_mse"])
+    assert last < 0.7 * first
+
+
+def test_pose_noise_perturbs_the_decoder_input_only_in_training():
+    """--drnet_pose_noise: Gaussian noise on h_p before D in the training step (same weights, same batch: a
+    different reconstruction loss than without noise); eval-mode encode/decode are unaffected; negative raises."""
+    from other_models.drnet import DrNet, sample_frame_tuples
+    import tensorflow as tf
+    frames = np.random.default_rng(0).uniform(size=(4, 5, 32, 32, 2)).astype(np.float32)
+    batch = {"frames4": sample_frame_tuples(frames, 3, np.random.default_rng(0))}
+    losses, outs = {}, {}
+    for noise in (0.0, 0.0, 2.0):
+        model = DrNet(_small_config(drnet_pose_noise=noise), channels=2)
+        outs.setdefault(noise, model.decode(*model.encode(frames[:, 0])))
+        tf.random.set_seed(1)
+        losses.setdefault(noise, []).append(float(model.train_step(batch, 0)["drnet/reconstruction"]))
+    assert losses[0.0][0] == pytest.approx(losses[0.0][1], rel=1e-6)         # deterministic without noise
+    assert abs(losses[2.0][0] - losses[0.0][0]) > 1e-6       # 2.5e-5 measured; 0 without noise
+    np.testing.assert_allclose(outs[2.0], outs[0.0], atol=1e-6)                 # same init, no noise at eval
+    with pytest.raises(ValueError, match="drnet_pose_noise"):
+        _small_config(drnet_pose_noise=-0.1)
