@@ -1,6 +1,12 @@
 """Evaluate DA-GAN (``--model=dagan``) on CFP: train with the debug config, then the issue's checks.
 
     python bench/eval_dagan.py --max_minutes=15 [--workdir=runs/dagan_eval] [--flagfile_path=configs/dagan_debug.cfg]
+        [--model_flag=--dagan_lambda_local=1.0 ...]
+
+Settings are chosen on the validation people (``--flagfile_path=configs/dagan_debug_val.cfg``: CFP
+identities 51-100, disjoint from the evaluation's 1-50) and only then measured on identities 1-50.
+``--model_flag`` overrides one model flag of the flagfile (repeatable; recorded in the JSON with the
+resolved model config and the planned and reached iteration counts).
 
 Training runs through the library (``other_models.dagan.train``) with a wall-clock budget (resuming
 if the workdir has a checkpoint); the in-memory refiner is then evaluated on the simulated profiles
@@ -20,6 +26,7 @@ Prints a table and writes ``docs/results/dagan.json`` atomically.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -34,6 +41,8 @@ from bench._common import define_eval_flags, hog_features, model_flags, parse_ev
 
 EVAL = flags.FlagValues()
 define_eval_flags(EVAL, "dagan", 15.0)
+flags.DEFINE_multi_string("model_flag", [], "A model flag that overrides the flagfile, e.g. "
+                          "--model_flag=--dagan_gamma=1.0 (repeatable; recorded in the JSON).", flag_values=EVAL)
 
 
 def real_vs_fake_auc(real: np.ndarray, fake: np.ndarray, seed: int = 0) -> float:
@@ -52,6 +61,7 @@ def real_vs_fake_auc(real: np.ndarray, fake: np.ndarray, seed: int = 0) -> float
 
 
 def main(argv):
+    EVAL.unparse_flags()          # a fresh parse (main may be called more than once in one process)
     parse_eval_flags(EVAL, argv, __doc__)
     logging.set_verbosity(logging.INFO)
     from ganimation_tl.trainer import write_json_atomic
@@ -61,8 +71,17 @@ def main(argv):
     from sklearn.preprocessing import StandardScaler
 
     steps_cap = ["--max_steps=%d" % EVAL.max_steps] if EVAL.max_steps else []
-    fv = model_flags(dagan.define_flags, EVAL.flagfile_path, "--workdir=" + EVAL.workdir,
-                     "--max_minutes=%g" % EVAL.max_minutes, *steps_cap, model="dagan")
+    for extra in EVAL.model_flag:
+        if not extra.startswith("--") or extra.split("=")[0] in ("--workdir", "--max_minutes", "--max_steps"):
+            print("error: --model_flag=%s must be a model flag like --dagan_gamma=1.0 (not --workdir, "
+                  "--max_minutes or --max_steps, which are eval flags)" % extra, file=sys.stderr)
+            raise SystemExit(2)
+    try:
+        fv = model_flags(dagan.define_flags, EVAL.flagfile_path, *EVAL.model_flag, "--workdir=" + EVAL.workdir,
+                         "--max_minutes=%g" % EVAL.max_minutes, *steps_cap, model="dagan")
+    except flags.Error as error:
+        print("error: bad --model_flag or --flagfile_path: %s" % error, file=sys.stderr)
+        raise SystemExit(2)
     start = time.time()
     config, data, model = dagan.prepare(fv)
     last = dagan.train(fv, prepared=(config, data, model))
@@ -110,7 +129,11 @@ def main(argv):
          "baseline": m_100, "baseline_name": "M at iteration 100", "criterion": "< baseline",
          "pass": bool(m_100 > 0 and m_end < m_100)},
     ]
-    results = {"model": "dagan", "config": EVAL.flagfile_path, "workdir": EVAL.workdir, "steps": steps,
+    results = {"model": "dagan", "config": EVAL.flagfile_path, "model_flag_overrides": list(EVAL.model_flag),
+               "model_config": dataclasses.asdict(config),
+               "planned_steps": (len(data.sim_train) // config.batch_size) * config.epochs,
+               "identities": [config.dagan_first_identity, config.dagan_first_identity + config.dagan_num_identities - 1],
+               "workdir": EVAL.workdir, "steps": steps,
                "train_minutes_this_process": train_minutes, "last_train_metrics": last, "checks": checks,
                "eval_minutes_total": (time.time() - start) / 60.0}
     print("\nDA-GAN evaluation after %d steps (%.1f min training in this process)" % (steps, train_minutes))

@@ -30,8 +30,18 @@ What is implemented (paper / BEGAN symbols):
   loss of the slides); ``k_{t+1} = clip_[0,1](k_t + lambda_k (gamma L(y) - L(x_tilde)))``; the
   convergence measure ``M = L(y) + |gamma L(y) - L(x_tilde)|`` (all batch means).
 * Adam(1e-4, beta1 0.5) for both nets, one D then one G update per iteration (BEGAN defaults).
+* Options (flags; defaults keep the behaviour above): ``dagan_identity_agent_refined=false`` trains the
+  identity agent on real faces only (then ``L_ip^D = CE(D_id(y), Y_y)`` and G is pushed to make refined
+  faces recognisable by a classifier of real faces; the paper's form lets D learn the identities of
+  refined faces too, which G and D can satisfy together by writing identity codes into the refined
+  images); ``dagan_lambda_local > 0`` adds a local (patch) real-vs-refined agent
+  (:func:`build_local_discriminator`, SimGAN's local adversarial loss, own Adam rate
+  ``dagan_local_learning_rate``): ``+ lambda_l [BCE(D_l(y), 1) + BCE(D_l(x_tilde), 0)]`` for D and
+  ``+ lambda_l BCE(D_l(x_tilde), 1)`` for G, means over patches; ``dagan_residual_scale = alpha > 0``
+  bounds the refiner's global residual per pixel (``clip(x + alpha tanh(conv), -1, 1)``);
+  ``dagan_first_identity`` selects other people (51-100: the validation split used to choose settings).
 
-Data: CFP identities 1..``dagan_num_identities``. Simulated profiles come from frontal photos 1-8
+Data: CFP identities ``dagan_first_identity``.. (N = ``dagan_num_identities``; default 1..N). Simulated profiles come from frontal photos 1-8
 (training) and 9-10 (held out, for the evaluation); the real distribution y is the CFP profile photos
 (1-4) of the same identities. Identity labels Y are the identity indices.
 
@@ -50,6 +60,12 @@ Deviations from the paper, and why:
   binary-CE form; spec: softmax CE is the practical choice).
 * Batch norm in the refiner is ``other_models.drgan.batch_norm_layer`` (TL 2.2.5's BatchNorm2d
   fails in train mode inside ``tf.function`` on TF 2.21).
+* The local realism agent, the bounded residual and the real-only identity agent are not in the
+  paper (all off by default). They were added after the paper-form model failed both realism and
+  identity checks at 32 px / 1500 iterations (``docs/results/dagan.md`` has the runs and the
+  reasons): there the BEGAN agent's refiner gradient pulls towards its blurry auto-encoder
+  reconstructions (k_t stays 0 with gamma 0.5; with gamma 1 the refiner chases D with colour
+  patterns), and the identity agent's gradient writes colour codes into the images.
 """
 from __future__ import annotations
 
@@ -65,7 +81,8 @@ from ganimation_tl.errors import InputError
 from ganimation_tl.sibling import config_or_input_error, define_model_flags, images_grid, run_trainer
 
 __all__ = ["DAGANConfig", "DAGANData", "DAGAN", "GenericFace", "fit_generic_face", "simulate_profile",
-           "build_refiner", "build_discriminator", "autoencoder_error", "update_k", "convergence_measure",
+           "build_refiner", "build_discriminator", "build_local_discriminator", "local_realism_loss",
+           "autoencoder_error", "update_k", "convergence_measure",
            "load_data", "prepare", "define_flags", "train"]
 
 
@@ -77,10 +94,20 @@ class DAGANConfig:
         image_size: side S of the crops (paper 224); a multiple of ``2**(dagan_d_scales - 1)``.
         dagan_g_channels / dagan_g_blocks: refiner width and residual blocks (slides: 64, 10).
         dagan_global_residual: refiner output ``tanh(atanh(x) + conv)`` (identity at start).
+        dagan_residual_scale: alpha > 0 bounds the global residual per pixel instead:
+        ``clip(x + alpha tanh(conv), -1, 1)``, so no pixel moves by more than alpha (0: off).
         dagan_d_channels (BEGAN n), dagan_d_hidden (BEGAN h), dagan_d_scales (stride-2 steps + 1).
         dagan_gamma (BEGAN gamma, 0.5), dagan_lambda_k (0.001), dagan_lambda_identity (lambda_1),
         dagan_lambda_pixel (lambda_2), dagan_learning_rate (1e-4), dagan_beta1 (0.5).
-        dagan_num_identities: CFP identities 1..N used. dagan_yaw_min / dagan_yaw_max: simulator yaw
+        dagan_num_identities: CFP identities used, N of them starting at ``dagan_first_identity`` (1: the
+        evaluation's identities 1..N; 51 with N = 50: a disjoint validation set of people for choosing
+        settings). dagan_identity_agent_refined: the identity agent of D is also trained on refined
+        faces (labelled with their source identity; True, the paper's L_ip) or on real faces only
+        (False: then G is pushed to make refined faces recognisable by a classifier of real faces).
+        dagan_lambda_local: weight of the optional local (patch) realism agent (0: off, the paper's two
+        agents only); dagan_local_channels: its width n_l; dagan_local_learning_rate: its Adam learning
+        rate (beta1 = dagan_beta1).
+        dagan_yaw_min / dagan_yaw_max: simulator yaw
         range in degrees. dagan_sim_blur: simulator Gaussian blur sigma in output pixels.
         batch_size, epochs, seed.
     """
@@ -89,6 +116,7 @@ class DAGANConfig:
     dagan_g_channels: int = 32
     dagan_g_blocks: int = 4
     dagan_global_residual: bool = True
+    dagan_residual_scale: float = 0.0
     dagan_d_channels: int = 32
     dagan_d_hidden: int = 64
     dagan_d_scales: int = 3
@@ -99,6 +127,11 @@ class DAGANConfig:
     dagan_learning_rate: float = 1e-4
     dagan_beta1: float = 0.5
     dagan_num_identities: int = 50
+    dagan_first_identity: int = 1
+    dagan_identity_agent_refined: bool = True
+    dagan_lambda_local: float = 0.0
+    dagan_local_channels: int = 32
+    dagan_local_learning_rate: float = 1e-4
     dagan_yaw_min: float = 60.0
     dagan_yaw_max: float = 80.0
     dagan_sim_blur: float = 0.7
@@ -118,12 +151,20 @@ class DAGANConfig:
             raise ValueError("dagan_g_blocks must be >= 0, got %r" % self.dagan_g_blocks)
         if not 0 < self.dagan_gamma <= 1:
             raise ValueError("dagan_gamma must be in (0, 1], got %r" % self.dagan_gamma)
-        if min(self.dagan_lambda_k, self.dagan_lambda_identity, self.dagan_lambda_pixel) < 0:
+        if not self.dagan_local_learning_rate > 0:
+            raise ValueError("dagan_local_learning_rate must be > 0, got %r" % self.dagan_local_learning_rate)
+        if not 0 <= self.dagan_residual_scale <= 2:
+            raise ValueError("dagan_residual_scale must be in [0, 2], got %r" % self.dagan_residual_scale)
+        if self.dagan_local_channels <= 0:
+            raise ValueError("dagan_local_channels must be positive, got %r" % self.dagan_local_channels)
+        if min(self.dagan_lambda_k, self.dagan_lambda_identity, self.dagan_lambda_pixel, self.dagan_lambda_local) < 0:
             raise ValueError("the lambdas must be >= 0")
         if not self.dagan_learning_rate > 0 or not 0 <= self.dagan_beta1 < 1:
             raise ValueError("need dagan_learning_rate > 0 and 0 <= dagan_beta1 < 1")
         if self.dagan_num_identities < 2:
             raise ValueError("dagan_num_identities must be >= 2, got %r" % self.dagan_num_identities)
+        if self.dagan_first_identity < 1:
+            raise ValueError("dagan_first_identity must be >= 1, got %r" % self.dagan_first_identity)
         if not 0 <= self.dagan_yaw_min <= self.dagan_yaw_max < 90:
             raise ValueError("need 0 <= dagan_yaw_min <= dagan_yaw_max < 90 degrees")
         if self.dagan_sim_blur < 0:
@@ -292,7 +333,8 @@ def load_data(cfp_dir: Optional[str], config: DAGANConfig, limit_per_identity: O
         raise InputError("--cfp_dir is required (the CFP folder holding Data/, e.g. ../shared/data/cfp)")
     if not os.path.isdir(cfp_dir):
         raise InputError("--cfp_dir=%s: folder not found" % cfp_dir)
-    ids = list(range(1, config.dagan_num_identities + 1))
+    first = config.dagan_first_identity
+    ids = list(range(first, first + config.dagan_num_identities))
     S = config.image_size
     frontal_ctx = cfp.load_faces(cfp_dir, 2 * S, identities=ids, views=("frontal",), margin=1.0,
                                  limit_per_identity=limit_per_identity)
@@ -304,15 +346,15 @@ def load_data(cfp_dir: Optional[str], config: DAGANConfig, limit_per_identity: O
         yaw = rng.uniform(config.dagan_yaw_min, config.dagan_yaw_max)
         sims.append(simulate_profile(image, lm, yaw, S, blur=config.dagan_sim_blur, mirror=bool(rng.integers(2))))
     sims = _to_float(np.stack(sims))
-    labels = (frontal_ctx.identities - 1).astype(np.int32)
+    labels = (frontal_ctx.identities - first).astype(np.int32)
     test = frontal_ctx.indices >= 9
     if limit_per_identity is not None and not test.any():
         test = frontal_ctx.indices == frontal_ctx.indices.max()   # tiny test data: hold out the last photo
     ftest = np.isin(frontal.indices, np.unique(frontal_ctx.indices[test]))
-    return DAGANData(sims[~test], labels[~test], _to_float(profile.images), (profile.identities - 1).astype(np.int32),
+    return DAGANData(sims[~test], labels[~test], _to_float(profile.images), (profile.identities - first).astype(np.int32),
                      sims[test], labels[test], _to_float(frontal.images[~ftest]),
-                     (frontal.identities[~ftest] - 1).astype(np.int32), _to_float(frontal.images[ftest]),
-                     (frontal.identities[ftest] - 1).astype(np.int32), config.dagan_num_identities)
+                     (frontal.identities[~ftest] - first).astype(np.int32), _to_float(frontal.images[ftest]),
+                     (frontal.identities[ftest] - first).astype(np.int32), config.dagan_num_identities)
 
 
 def make_batches(data: DAGANData, config: DAGANConfig, epoch: int, skip: int):
@@ -361,7 +403,14 @@ def build_refiner(config: DAGANConfig, name: str = "dagan_G"):
         x = tl.layers.Elementwise(tf.add, name=r + "add")([x, h])
     out = tl.layers.Conv2d(3, (1, 1), (1, 1), padding="SAME", W_init=weight_init(), b_init=tl.initializers.zeros(),
                            in_channels=n, name=p + "conv_out")(x)
-    if config.dagan_global_residual:
+    if config.dagan_global_residual and config.dagan_residual_scale > 0:
+        alpha = float(config.dagan_residual_scale)
+
+        def skip(inputs):
+            img, delta = inputs
+            return tf.clip_by_value(img + alpha * tf.tanh(delta), -1.0, 1.0)
+        out = tl.layers.ElementwiseLambda(lambda img, delta: skip((img, delta)), name=p + "bounded_residual")([image, out])
+    elif config.dagan_global_residual:
         def skip(inputs):
             img, delta = inputs
             return tf.tanh(tf.atanh(tf.clip_by_value(img, -0.999, 0.999)) + delta)
@@ -417,6 +466,40 @@ def build_discriminator(config: DAGANConfig, name: str = "dagan_D"):
     return tl.models.Model(inputs=image, outputs=[recon, ident], name=unique_model_name(name))
 
 
+def build_local_discriminator(config: DAGANConfig, name: str = "dagan_Dlocal"):
+    """Optional local realism agent (``--dagan_lambda_local > 0``; not in DA-GAN, from SimGAN).
+
+    A fully convolutional real-vs-refined classifier of small patches: 3x3 stride-2 conv(n_l) + LReLU(0.2),
+    3x3 stride-2 conv(2 n_l) + LReLU, 1x1 conv(2 n_l) + LReLU, 1x1 conv to one logit. Input
+    ``[B, S, S, 3]`` in [-1, 1]; output logits ``[B, S/4, S/4, 1]``, one per 7x7-pixel receptive field
+    (positive = real). Source: Shrivastava et al., "Learning from Simulated and Unsupervised Images
+    through Adversarial Training" (CVPR 2017), section 2.3 "local adversarial loss", scaled to 32 px.
+    """
+    import tensorflow as tf
+    import tensorlayer as tl
+    from ganimation_tl.layers import weight_init
+    from ganimation_tl.networks import unique_model_name
+    p, n, S = name + "_", config.dagan_local_channels, config.image_size
+    lrelu = lambda x: tf.nn.leaky_relu(x, 0.2)  # noqa: E731
+    image = tl.layers.Input([None, S, S, 3], name=p + "image")
+    x = tl.layers.Conv2d(n, (3, 3), (2, 2), act=lrelu, padding="SAME", W_init=weight_init(),
+                         b_init=tl.initializers.zeros(), in_channels=3, name=p + "conv1")(image)
+    x = tl.layers.Conv2d(2 * n, (3, 3), (2, 2), act=lrelu, padding="SAME", W_init=weight_init(),
+                         b_init=tl.initializers.zeros(), in_channels=n, name=p + "conv2")(x)
+    x = tl.layers.Conv2d(2 * n, (1, 1), (1, 1), act=lrelu, padding="SAME", W_init=weight_init(),
+                         b_init=tl.initializers.zeros(), in_channels=2 * n, name=p + "conv3")(x)
+    x = tl.layers.Conv2d(1, (1, 1), (1, 1), padding="SAME", W_init=weight_init(), b_init=tl.initializers.zeros(),
+                         in_channels=2 * n, name=p + "logits")(x)
+    return tl.models.Model(inputs=image, outputs=x, name=unique_model_name(name))
+
+
+def local_realism_loss(logits, real: bool):
+    """Mean sigmoid cross-entropy of patch logits ``[B, h, w, 1]`` against all-real (True) or all-refined."""
+    import tensorflow as tf
+    target = tf.ones_like(logits) if real else tf.zeros_like(logits)
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=logits))
+
+
 # ---------------------------------------------------------------------------------------------- losses
 def autoencoder_error(images, reconstructions):
     """BEGAN adversarial agent ``L(v) = mean |v - D(v)|`` per image: ``[B, S, S, 3]`` x2 -> ``[B]``."""
@@ -463,6 +546,13 @@ class DAGAN:
         self.discriminator.train()
         self.g_weights = list(self.refiner.trainable_weights)
         self.d_weights = list(self.discriminator.trainable_weights)
+        self.local_discriminator, self.l_weights, self.l_optimizer = None, [], None
+        if config.dagan_lambda_local > 0:
+            self.local_discriminator = build_local_discriminator(config)
+            self.local_discriminator.train()
+            self.l_weights = list(self.local_discriminator.trainable_weights)
+            self.l_optimizer = tf.keras.optimizers.Adam(config.dagan_local_learning_rate, beta_1=config.dagan_beta1)
+            self.l_optimizer.build(self.l_weights)
         self.g_optimizer = tf.keras.optimizers.Adam(config.dagan_learning_rate, beta_1=config.dagan_beta1)
         self.d_optimizer = tf.keras.optimizers.Adam(config.dagan_learning_rate, beta_1=config.dagan_beta1)
         self.g_optimizer.build(self.g_weights)
@@ -474,44 +564,98 @@ class DAGAN:
 
     def trackables(self) -> Dict[str, object]:
         """Weights of both networks, both optimizers, k_t and the M records."""
-        return {"refiner_weights": list(self.refiner.all_weights), "discriminator_weights": list(self.discriminator.all_weights),
-                "refiner_optimizer": self.g_optimizer, "discriminator_optimizer": self.d_optimizer,
-                "k": self.k, "m_ema": self.m_ema, "m_at_100": self.m_at_100}
+        out = {"refiner_weights": list(self.refiner.all_weights), "discriminator_weights": list(self.discriminator.all_weights),
+               "refiner_optimizer": self.g_optimizer, "discriminator_optimizer": self.d_optimizer,
+               "k": self.k, "m_ema": self.m_ema, "m_at_100": self.m_at_100}
+        if self.local_discriminator is not None:
+            out["local_discriminator_weights"] = list(self.local_discriminator.all_weights)
+            out["local_discriminator_optimizer"] = self.l_optimizer
+        return out
 
     def set_learning_rate_epoch(self, epoch: float) -> Dict[str, float]:
         """Constant learning rate (BEGAN halves it only every 100k steps)."""
         return {"learning_rate": float(self.config.dagan_learning_rate)}
+
+    def discriminator_losses(self, refined, sim_labels, real, real_labels) -> Dict[str, object]:
+        """D_phi's objective on one batch (no update): ``L_D = L(y) - k_t L(x_tilde) + lambda_1 L_ip^D``.
+
+        Args:
+            refined: ``[B, S, S, 3]`` refined faces in [-1, 1] (treated as constants).
+            sim_labels: int ``[B]`` identities of the faces they were simulated from.
+            real / real_labels: ``[B, S, S, 3]`` real profiles in [-1, 1] and int ``[B]`` identities.
+
+        Returns:
+            dict of scalar tensors: ``total``, ``ae_real`` L(y), ``ae_fake`` L(x_tilde), ``id_real`` and
+            ``id_fake`` (softmax CE of the identity agent), ``identity`` (the CE D minimises: both with
+            ``dagan_identity_agent_refined``, else the real one only) and ``accuracy_real``.
+            Source: DA-GAN section 3 (dual agents) with BEGAN eq. 4.
+        """
+        import tensorflow as tf
+        c = self.config
+        rec_real, id_real = self.discriminator(real)
+        rec_fake, id_fake = self.discriminator(refined)
+        l_real = tf.reduce_mean(autoencoder_error(real, rec_real))
+        l_fake = tf.reduce_mean(autoencoder_error(refined, rec_fake))
+        ce_real, ce_fake = _ce(id_real, real_labels), _ce(id_fake, sim_labels)
+        identity = ce_real + ce_fake if c.dagan_identity_agent_refined else ce_real
+        out = {"total": l_real - self.k * l_fake + c.dagan_lambda_identity * identity, "ae_real": l_real,
+               "ae_fake": l_fake, "id_real": ce_real, "id_fake": ce_fake, "identity": identity,
+               "accuracy_real": _acc(id_real, real_labels)}
+        if self.local_discriminator is not None:
+            local = (local_realism_loss(self.local_discriminator(real), True)
+                     + local_realism_loss(self.local_discriminator(refined), False))
+            out["local"] = local
+            out["total"] = out["total"] + c.dagan_lambda_local * local
+        return out
+
+    def generator_losses(self, sim, sim_labels) -> Dict[str, object]:
+        """G_theta's objective on one batch: ``L_G = L(x_tilde) + lambda_1 CE(D_id(x_tilde), Y_x) + lambda_2 L_pp``.
+
+        Args:
+            sim: ``[B, S, S, 3]`` simulated profiles in [-1, 1]; sim_labels: int ``[B]`` their identities.
+
+        Returns:
+            dict of scalar tensors: ``total``, ``ae`` L(x_tilde), ``identity`` (CE), ``pixel`` (mean |x_tilde - x|),
+            ``accuracy_refined`` (identity agent on refined faces). Source: DA-GAN section 3.
+        """
+        import tensorflow as tf
+        c = self.config
+        refined = self.refiner(sim)
+        rec, idl = self.discriminator(refined)
+        g_adv = tf.reduce_mean(autoencoder_error(refined, rec))
+        g_id = _ce(idl, sim_labels)
+        pixel = tf.reduce_mean(tf.abs(refined - sim))
+        out = {"total": g_adv + c.dagan_lambda_identity * g_id + c.dagan_lambda_pixel * pixel, "ae": g_adv,
+               "identity": g_id, "pixel": pixel, "accuracy_refined": _acc(idl, sim_labels)}
+        if self.local_discriminator is not None:
+            out["local"] = local_realism_loss(self.local_discriminator(refined), True)
+            out["total"] = out["total"] + c.dagan_lambda_local * out["local"]
+        return out
 
     def _train_step(self, sim, sim_labels, real, real_labels):
         import tensorflow as tf
         c = self.config
         refined = tf.stop_gradient(self.refiner(sim))
         with tf.GradientTape() as tape:
-            rec_real, id_real = self.discriminator(real)
-            rec_fake, id_fake = self.discriminator(refined)
-            l_real = tf.reduce_mean(autoencoder_error(real, rec_real))
-            l_fake = tf.reduce_mean(autoencoder_error(refined, rec_fake))
-            ce_real, ce_fake = _ce(id_real, real_labels), _ce(id_fake, sim_labels)
-            d_total = l_real - self.k * l_fake + c.dagan_lambda_identity * (ce_real + ce_fake)
-        grads = tape.gradient(d_total, self.d_weights)
-        self.d_optimizer.apply_gradients(zip(grads, self.d_weights))
+            d = self.discriminator_losses(refined, sim_labels, real, real_labels)
+        grads = tape.gradient(d["total"], self.d_weights + self.l_weights)
+        self.d_optimizer.apply_gradients(zip(grads[:len(self.d_weights)], self.d_weights))
+        if self.l_weights:
+            self.l_optimizer.apply_gradients(zip(grads[len(self.d_weights):], self.l_weights))
         with tf.GradientTape() as tape:
-            refined = self.refiner(sim)
-            rec, idl = self.discriminator(refined)
-            g_adv = tf.reduce_mean(autoencoder_error(refined, rec))
-            g_id = _ce(idl, sim_labels)
-            pixel = tf.reduce_mean(tf.abs(refined - sim))
-            g_total = g_adv + c.dagan_lambda_identity * g_id + c.dagan_lambda_pixel * pixel
-        grads = tape.gradient(g_total, self.g_weights)
+            g = self.generator_losses(sim, sim_labels)
+        grads = tape.gradient(g["total"], self.g_weights)
         self.g_optimizer.apply_gradients(zip(grads, self.g_weights))
-        self.k.assign(update_k(self.k, l_real, l_fake, c.dagan_gamma, c.dagan_lambda_k))
-        m = convergence_measure(l_real, l_fake, c.dagan_gamma)
+        self.k.assign(update_k(self.k, d["ae_real"], d["ae_fake"], c.dagan_gamma, c.dagan_lambda_k))
+        m = convergence_measure(d["ae_real"], d["ae_fake"], c.dagan_gamma)
         self.m_ema.assign(tf.where(self.m_ema < 0, m, 0.98 * self.m_ema + 0.02 * m))
-        return {"discriminator/total": d_total, "generator/total": g_total, "discriminator/ae_real": l_real,
-                "discriminator/ae_fake": l_fake, "discriminator/id_real": ce_real, "discriminator/id_fake": ce_fake,
-                "generator/ae": g_adv, "generator/identity": g_id, "generator/pixel": pixel,
-                "began/k": self.k.read_value(), "began/M": m, "began/M_ema": self.m_ema.read_value(),
-                "accuracy/identity_real": _acc(id_real, real_labels), "accuracy/identity_refined": _acc(idl, sim_labels)}
+        return {"discriminator/total": d["total"], "generator/total": g["total"], "discriminator/ae_real": d["ae_real"],
+                "discriminator/ae_fake": d["ae_fake"], "discriminator/id_real": d["id_real"],
+                "discriminator/id_fake": d["id_fake"], "generator/ae": g["ae"], "generator/identity": g["identity"],
+                "generator/pixel": g["pixel"], "began/k": self.k.read_value(), "began/M": m,
+                "began/M_ema": self.m_ema.read_value(), "accuracy/identity_real": d["accuracy_real"],
+                "accuracy/identity_refined": g["accuracy_refined"],
+                **({"discriminator/local": d["local"], "generator/local": g["local"]} if "local" in d else {})}
 
     def train_step(self, batch, step: int) -> Dict[str, object]:
         """One D update then one G update; k_t update. Returns scalar metrics."""
@@ -540,6 +684,8 @@ _HELP = {
     "dagan_g_channels": ("integer", "DA-GAN refiner width (slides: 64)."),
     "dagan_g_blocks": ("integer", "DA-GAN refiner residual blocks (slides: 10)."),
     "dagan_global_residual": ("bool", "DA-GAN refiner output tanh(atanh(x) + conv) (skip-net reading)."),
+    "dagan_residual_scale": ("float", "DA-GAN: with the global residual, bound each pixel's change: "
+                             "clip(x + alpha*tanh(conv), -1, 1) (0 = off: tanh(atanh(x) + conv))."),
     "dagan_d_channels": ("integer", "DA-GAN BEGAN discriminator width n."),
     "dagan_d_hidden": ("integer", "DA-GAN BEGAN bottleneck h."),
     "dagan_d_scales": ("integer", "DA-GAN BEGAN scales (stride-2 steps + 1)."),
@@ -547,9 +693,18 @@ _HELP = {
     "dagan_lambda_k": ("float", "BEGAN k_t learning rate lambda_k (0.001)."),
     "dagan_lambda_identity": ("float", "DA-GAN identity-agent weight lambda_1 (proposal 1)."),
     "dagan_lambda_pixel": ("float", "DA-GAN pixel-wise loss weight lambda_2 (proposal 1)."),
+    "dagan_lambda_local": ("float", "DA-GAN: weight of an optional local (patch) real-vs-refined agent from SimGAN "
+                           "(0 = off, the paper's two agents)."),
+    "dagan_local_channels": ("integer", "DA-GAN: width of the optional local realism agent."),
+    "dagan_local_learning_rate": ("float", "DA-GAN: Adam learning rate of the optional local realism agent."),
     "dagan_learning_rate": ("float", "DA-GAN Adam learning rate (1e-4)."),
     "dagan_beta1": ("float", "DA-GAN Adam beta1 (0.5)."),
-    "dagan_num_identities": ("integer", "DA-GAN: CFP identities 1..N."),
+    "dagan_num_identities": ("integer", "DA-GAN: number N of CFP identities used."),
+    "dagan_first_identity": ("integer", "DA-GAN: first CFP identity used (identities first..first+N-1; 1 = the "
+                             "evaluation's people, 51 with N=50 = the disjoint validation people)."),
+    "dagan_identity_agent_refined": ("bool", "DA-GAN: train D's identity agent on refined faces too (paper L_ip); "
+                                     "false = real faces only, so G must make refined faces recognisable by a "
+                                     "classifier of real faces."),
     "dagan_yaw_min": ("float", "DA-GAN simulator minimum yaw, degrees."),
     "dagan_yaw_max": ("float", "DA-GAN simulator maximum yaw, degrees."),
     "dagan_sim_blur": ("float", "DA-GAN simulator blur sigma (output pixels)."),

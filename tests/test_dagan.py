@@ -116,3 +116,111 @@ def test_missing_cfp_folder_is_an_input_error(tmp_path):
     fv = _flags("--workdir=%s" % tmp_path, "--image_size=36", "--dagan_d_scales=4")
     with pytest.raises(InputError, match="image_size"):
         dagan.prepare(fv)
+
+
+@needs_cfp
+def test_first_identity_selects_disjoint_people():
+    from ganimation_tl.datasets import cfp
+    from other_models.dagan import DAGANConfig, load_data
+    cfg = DAGANConfig(dagan_first_identity=51, dagan_num_identities=2)
+    data = load_data(CFP, cfg, limit_per_identity=3)
+    profiles = cfp.load_faces(CFP, 32, identities=[51, 52], views=("profile",), limit_per_identity=3)
+    np.testing.assert_allclose(data.real_profiles, profiles.images.astype(np.float32) / 127.5 - 1.0)
+    assert sorted(set(data.real_labels.tolist())) == [0, 1]              # labels count from the first identity
+    assert sorted(set(data.sim_train_labels.tolist())) == [0, 1]
+    first = load_data(CFP, DAGANConfig(dagan_num_identities=2), limit_per_identity=3)
+    assert np.abs(first.real_profiles - data.real_profiles).mean() > 0.05  # other people
+    with pytest.raises(ValueError, match="dagan_first_identity"):
+        DAGANConfig(dagan_first_identity=0)
+
+
+@pytest.mark.parametrize("refined_in_d", [True, False])
+def test_identity_agent_on_refined_faces_is_optional(refined_in_d):
+    """With --dagan_identity_agent_refined=false, D's loss ignores the labels of refined faces."""
+    from other_models.dagan import DAGAN, DAGANConfig
+    cfg = DAGANConfig(image_size=16, dagan_g_channels=4, dagan_g_blocks=1, dagan_d_channels=4, dagan_d_hidden=8,
+                      dagan_d_scales=2, dagan_num_identities=5, dagan_identity_agent_refined=refined_in_d)
+    model = DAGAN(cfg)
+    model.discriminator.eval()                                           # no dropout: deterministic losses
+    rng = np.random.default_rng(0)
+    for w in model.discriminator.all_weights:                            # logits are ~1e-8 at initialisation:
+        if "id_logits/weights" in w.name:                                # spread them so the labels matter
+            w.assign(rng.normal(0, 1e8, w.shape).astype(np.float32))
+    refined, real = (rng.uniform(-1, 1, (4, 16, 16, 3)).astype(np.float32) for _ in range(2))
+    real_labels = np.array([0, 1, 2, 3], np.int32)
+    a = model.discriminator_losses(refined, np.array([0, 1, 2, 3], np.int32), real, real_labels)
+    b = model.discriminator_losses(refined, np.array([4, 4, 0, 1], np.int32), real, real_labels)
+    if refined_in_d:
+        assert abs(float(a["total"]) - float(b["total"])) > 1e-4
+        assert float(a["identity"]) == pytest.approx(float(a["id_real"]) + float(a["id_fake"]), rel=1e-5)
+    else:
+        assert float(a["total"]) == pytest.approx(float(b["total"]), rel=1e-6)
+        assert float(a["identity"]) == pytest.approx(float(a["id_real"]), rel=1e-6)
+    g = model.generator_losses(refined, np.array([0, 1, 2, 3], np.int32))
+    assert float(g["identity"]) > 0 and float(g["pixel"]) < 0.2           # G always gets the identity loss
+
+
+def test_local_realism_agent_shapes_loss_and_learning():
+    """--dagan_lambda_local > 0 adds a SimGAN-style patch agent: logits per patch, a D and G term, and it learns
+    to tell sharp from blurred patches in a few steps."""
+    import tensorflow as tf
+    from other_models.dagan import DAGAN, DAGANConfig, build_local_discriminator, local_realism_loss
+    assert DAGANConfig().dagan_lambda_local == 0.0                       # off by default: the paper's two agents
+    cfg = DAGANConfig(image_size=16, dagan_g_channels=4, dagan_g_blocks=1, dagan_d_channels=4, dagan_d_hidden=8,
+                      dagan_d_scales=2, dagan_num_identities=5, dagan_lambda_local=0.5, dagan_local_channels=8)
+    zeros = tf.zeros([2, 4, 4, 1])
+    assert float(local_realism_loss(zeros, True)) == pytest.approx(np.log(2.0), rel=1e-5)
+    model = DAGAN(cfg)
+    assert DAGAN(DAGANConfig(image_size=16, dagan_d_scales=2)).local_discriminator is None
+    rng = np.random.default_rng(0)
+    sharp = np.clip(rng.normal(0, 0.6, (8, 16, 16, 3)), -1, 1).astype(np.float32)
+    smooth = np.repeat(sharp.mean(axis=(1, 2), keepdims=True), 16, 1).repeat(16, 2)
+    labels = np.zeros(8, np.int32)
+    d = model.discriminator_losses(smooth, labels, sharp, labels)
+    g = model.generator_losses(smooth, labels)
+    assert "local" in d and "local" in g and float(d["local"]) == pytest.approx(2 * np.log(2.0), abs=0.05)
+    local = build_local_discriminator(cfg)
+    local.train()
+    assert local(sharp).shape == (8, 4, 4, 1)
+    opt = tf.keras.optimizers.Adam(5e-3)
+    opt.build(local.trainable_weights)
+    for _ in range(60):
+        with tf.GradientTape() as tape:
+            loss = local_realism_loss(local(sharp), True) + local_realism_loss(local(smooth), False)
+        opt.apply_gradients(zip(tape.gradient(loss, local.trainable_weights), local.trainable_weights))
+    assert float(loss) < 0.5 * 2 * np.log(2.0)                            # separates sharp from flat patches
+
+
+def test_bounded_residual_caps_the_change_per_pixel():
+    import tensorflow as tf
+    from other_models.dagan import DAGANConfig, build_refiner
+    assert DAGANConfig().dagan_residual_scale == 0.0                     # default: tanh(atanh(x) + conv)
+    cfg = DAGANConfig(image_size=16, dagan_g_channels=4, dagan_g_blocks=1, dagan_d_scales=2, dagan_residual_scale=0.2)
+    g = build_refiner(cfg)
+    g.eval()
+    x = tf.random.uniform([2, 16, 16, 3], -0.7, 0.7, seed=1)
+    assert float(tf.reduce_max(tf.abs(g(x) - x))) < 0.05                 # near the identity at initialisation
+    for w in g.all_weights:
+        if "conv_out/biases" in w.name:
+            w.assign([50.0, -50.0, 0.0])                                 # saturate the residual
+    diff = (g(x) - x).numpy()
+    np.testing.assert_allclose(diff[..., 0], 0.2, atol=1e-4)
+    np.testing.assert_allclose(diff[..., 1], -0.2, atol=1e-4)
+    assert np.abs(diff).max() <= 0.2 + 1e-5
+    with pytest.raises(ValueError, match="dagan_residual_scale"):
+        DAGANConfig(dagan_residual_scale=-0.1)
+
+
+def test_eval_model_flag_override_errors_name_the_flag(capsys):
+    import importlib
+    import sys
+    import os
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    eval_dagan = importlib.import_module("bench.eval_dagan")
+    for argv, needle in ((["eval", "--model_flag=--nope=1"], "nope"),
+                         (["eval", "--model_flag=--workdir=x"], "--model_flag=--workdir=x"),
+                         (["eval", "--model_flag=dagan_gamma=1"], "--model_flag=dagan_gamma=1")):
+        with pytest.raises(SystemExit) as exit_info:
+            eval_dagan.main(argv)
+        assert exit_info.value.code == 2
+        assert needle in capsys.readouterr().err
