@@ -46,6 +46,11 @@ _CONFIG_HELP = {
     "fuse_generator_forward": ("bool", "On generator iterations, run the generator step first and reuse its "
                                "fake images in the critic step (one generator forward fewer; WGAN-GP order). "
                                "False: official order."),
+    "critic_joint_forward": ("bool", "Critic step: score real and fake images in one critic call on their "
+                             "concatenation (same losses; one weight-gradient contribution fewer). False: two "
+                             "calls, as the official code."),
+    "fused_adam": ("bool", "Adam updates with TensorFlow's fused in-place kernel (ResourceApplyAdam; the same "
+                   "update as Keras Adam with fewer temporaries). False: Keras Adam."),
     "critic_au_warmup_steps": ("integer", "First iterations that train only the critic's AU head on real faces "
                                "(no WGAN term, no generator step): a short-budget lever, not the paper (0)."),
 }

@@ -159,3 +159,56 @@ def test_fused_step_equals_generator_step_then_critic_step_on_its_fakes(small_co
     # generator *before* its update (the critic loss differs if the updated generator is used).
     updated = separate.edit(images, target)[0]
     assert float(np.max(np.abs(updated.numpy() - fakes.numpy()))) > 1e-4
+
+
+def test_joint_critic_forward_gives_the_two_call_losses_and_update(small_config):
+    import dataclasses
+    (joint, two_calls), a_vars, b_vars = _sgd_twins(
+        dataclasses.replace(small_config, critic_joint_forward=True),
+        dataclasses.replace(small_config, critic_joint_forward=False))
+    images, aus, target = batch(small_config)
+    alpha = tf.constant(np.random.default_rng(2).uniform(0, 1, (4, 1, 1, 1)), tf.float32)
+    initial = [v.numpy().copy() for v in a_vars]
+    out = [m.critic_step(images, aus, target, alpha) for m in (joint, two_calls)]
+    for key in out[1]:
+        assert float(out[0][key]) == pytest.approx(float(out[1][key]), rel=1e-4, abs=1e-6), key
+    moved = max(float(np.max(np.abs(a.numpy() - i))) for a, i in zip(a_vars, initial))
+    diff = max(float(np.max(np.abs(a.numpy() - b.numpy()))) for a, b in zip(a_vars, b_vars))
+    assert moved > 1e-3 and diff < 1e-4 * moved + 1e-6
+
+
+def test_fused_adam_matches_keras_adam_and_restores_its_checkpoints(tmp_path):
+    from ganimation_tl.optimizers import FusedAdam, make_adam
+    rng = np.random.default_rng(0)
+    init = [rng.normal(size=s).astype(np.float32) for s in [(3, 4), (5,), (2, 2, 3)]]
+    grads = [[tf.constant(rng.normal(size=w.shape).astype(np.float32)) for w in init] for _ in range(6)]
+    results = {}
+    for fused in (False, True):
+        variables = [tf.Variable(w) for w in init]
+        opt = make_adam(1e-2, 0.5, 0.999, fused=fused)
+        assert isinstance(opt, FusedAdam) == fused
+        opt.build(variables)
+        step = tf.function(lambda g, opt=opt, variables=variables: opt.apply_gradients(zip(g, variables)))
+        for g in grads[:3]:
+            step(g)
+        if not fused:      # a Keras-Adam checkpoint taken mid-run ...
+            tf.train.Checkpoint(opt=opt, w=variables).write(str(tmp_path / "keras"))
+        for g in grads[3:]:
+            step(g)
+        results[fused] = [v.numpy() for v in variables] + [opt._momentums[0].numpy(), opt._velocities[1].numpy()]
+    for a, b in zip(results[False], results[True]):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    assert np.abs(results[True][0] - init[0]).max() > 0.01          # the weights moved
+    # ... resumes with FusedAdam and ends where Keras Adam ended
+    variables = [tf.Variable(w) for w in init]
+    opt = FusedAdam(1e-2, beta_1=0.5, beta_2=0.999)
+    opt.build(variables)
+    tf.train.Checkpoint(opt=opt, w=variables).read(str(tmp_path / "keras")).assert_consumed()
+    assert int(opt.iterations) == 3
+    step = tf.function(lambda g: opt.apply_gradients(zip(g, variables)))
+    for g in grads[3:]:
+        step(g)
+    for a, b in zip(results[False][:3], variables):
+        np.testing.assert_allclose(b.numpy(), a, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="amsgrad"):
+        FusedAdam(1e-3, amsgrad=True)
