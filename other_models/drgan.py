@@ -61,6 +61,9 @@ Deviations from the paper, and why:
   run to run (``docs/results/drgan.md``). The L1 ties each code to real photos of that pose of the same person; it
   follows ``zhangjunh/DR-GAN-by-pytorch``, which adds an L1 between G's output and its input photo, made pose-aware
   here (the paper has no pixel loss).
+* Optional pose-balanced batches (``--drgan_pose_balanced_batches``, ours, off by default): each photo's pose is
+  drawn uniformly, then a photo of that pose; by default photos are uniform, so 10 of 16 are frontal and each
+  profile direction gets 3/16 of D's pose-head examples and of the pose-transfer targets.
 * Batch norm is :func:`batch_norm_layer` (TL 2.2.5's ``BatchNorm2d`` fails in train mode inside
   ``tf.function`` on TF 2.21 and starts its moving variance at 0).
 """
@@ -115,6 +118,9 @@ class DRGANConfig:
             the image-left half of the face, so the face sits right of centre) or "symmetric" (ours: the frontal
             fiducials mirrored about the face midline before the box is taken, so the crop is centred on the
             nose); profile crops are the same in both.
+        drgan_pose_balanced_batches: draw each photo of a batch by first drawing its pose uniformly (among the
+            poses its identity has), then a photo of that pose (ours; off = photos uniformly, about 5/8 frontal),
+            so D's pose head and the pose-transfer L1 see each pose equally often.
         batch_size: k * n images per step (must be a multiple of n). epochs, seed.
     """
 
@@ -131,6 +137,7 @@ class DRGANConfig:
     drgan_pose_fake_class: bool = False
     drgan_lambda_pair: float = 0.0
     drgan_frontal_crop: str = "fiducials"
+    drgan_pose_balanced_batches: bool = False
     batch_size: int = 32
     epochs: int = 60
     seed: int = 0
@@ -309,9 +316,17 @@ def make_batches(data: DRGANData, config: DRGANConfig, epoch: int, skip: int):
     rng = np.random.default_rng([config.seed, epoch])
     by_label = [np.flatnonzero(data.train_labels == i) for i in range(len(data.train_identity_numbers))]
     steps = len(data.train_images) // config.batch_size
+    if config.drgan_pose_balanced_batches:
+        by_pose = [[rows[data.train_poses[rows] == p] for p in range(NUM_POSES)] for rows in by_label]
+        by_pose = [[r for r in poses if len(r)] for poses in by_pose]
+        # a separate stream, so the codes and noise below match the unbalanced batches of the same seed
+        pick_rng = np.random.default_rng([config.seed, epoch, 1])
     for b in range(steps):
         labels = rng.choice(len(by_label), size=k, replace=len(by_label) < k)
         rows = np.concatenate([rng.choice(by_label[i], size=n, replace=len(by_label[i]) < n) for i in labels])
+        if config.drgan_pose_balanced_batches:
+            rows = np.array([pick_rng.choice(by_pose[i][pick_rng.integers(len(by_pose[i]))])
+                             for i in labels for _ in range(n)])
         codes = rng.integers(0, NUM_POSES, size=config.batch_size).astype(np.int32)
         noise = rng.uniform(-1, 1, size=(config.batch_size, config.drgan_noise_dim)).astype(np.float32)
         gcodes = rng.integers(0, NUM_POSES, size=k).astype(np.int32)
@@ -705,6 +720,8 @@ def define_flags(flag_values=flags.FLAGS) -> None:
         "drgan_frontal_crop": ("string", "DR-GAN frontal crops: 'fiducials' (square around CFP's frontal "
                                          "fiducials, which cover one half of the face) or 'symmetric' (ours: "
                                          "centred on the face midline)."),
+        "drgan_pose_balanced_batches": ("bool", "DR-GAN: draw each batch photo's pose uniformly, then a photo of "
+                                                "that pose (ours; off = photos uniformly, about 5/8 frontal)."),
         "drgan_lambda_pair": ("float", "DR-GAN: weight of the same-identity pose-transfer L1 on G, "
                                        "|G(f(x_i), pose of x_j, z) - x_j| for two photos of one identity "
                                        "(ours; 0 = the paper)."),

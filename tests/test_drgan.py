@@ -210,3 +210,31 @@ def test_symmetric_frontal_crops_remove_the_left_right_imbalance_of_frontal_face
     imbalance = lambda x: abs(float(x[..., :8, :].mean() - x[..., 8:, :].mean()))
     frontal = plain.train_poses == 0
     assert imbalance(sym.train_images[frontal]) < 0.5 * imbalance(plain.train_images[frontal])
+
+
+def test_pose_balanced_batches_draw_each_pose_equally_often():
+    from other_models.drgan import DRGANConfig, DRGANData, make_batches
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 16).astype(np.int32)
+    poses = np.tile(np.array([0] * 10 + [1] * 3 + [2] * 3), 4).astype(np.int32)
+    images = rng.uniform(-1, 1, (64, 8, 8, 3)).astype(np.float32)
+    data = DRGANData(images, labels, poses, images[:1], labels[:1], poses[:1], images[:1], labels[:1], poses[:1],
+                     poses[:1], [1, 2, 3, 4])
+    kw = dict(image_size=8, drgan_downsamplings=3, batch_size=8, drgan_images_per_identity=2, drgan_noise_dim=2)
+    counts = {False: np.zeros(3), True: np.zeros(3)}
+    for balanced in (False, True):
+        cfg = DRGANConfig(drgan_pose_balanced_batches=balanced, **kw)
+        for epoch in range(40):
+            for batch in make_batches(data, cfg, epoch, 0):
+                counts[balanced] += np.bincount(batch["poses"], minlength=3)
+                first = batch["labels"][::2]
+                assert (batch["labels"][1::2] == first).all()                 # still n photos per identity
+                assert (data.train_poses[np.argmax((images[None] == batch["images"][:, None]).all((2, 3, 4)), 1)]
+                        == batch["poses"]).all()                                # poses match the drawn photos
+    share = {b: c / c.sum() for b, c in counts.items()}
+    assert share[False][0] == pytest.approx(10 / 16, abs=0.04)
+    np.testing.assert_allclose(share[True], [1 / 3] * 3, atol=0.04)
+    cfg0, cfg1 = DRGANConfig(**kw), DRGANConfig(drgan_pose_balanced_batches=True, **kw)
+    b0, b1 = next(make_batches(data, cfg0, 0, 0)), next(make_batches(data, cfg1, 0, 0))
+    np.testing.assert_array_equal(b0["codes"], b1["codes"])                    # same codes and noise per seed
+    np.testing.assert_array_equal(b0["labels"], b1["labels"])
