@@ -21,7 +21,8 @@ One G step then one D step per iteration, on the same batch and the same (z, l) 
 the generator update runs first). The target prediction is ``argmax D_l(x_T)`` through
 the target's low-level layer.
 
-Architecture (code ``nets.py``; N(0, 0.02) weights, zero bias, no batch norm, LeakyReLU slope 0.25):
+Architecture (code ``nets.py``; N(0, 0.02) weights, zero bias, no batch norm unless ``--cdrd_g_batchnorm``,
+LeakyReLU slope 0.25):
 
 * G shared: concat(z ~ N(0, 1)^100 (code ``ops.sample_Z``), one-hot l) as 1x1x110 -> deconv 2x2/2 (1024) -> deconv 3x3/2
   VALID (512, 5x5) -> deconv 3x3/2 VALID (256, 12x12) -> deconv 3x3/2 VALID (128, 25x25), LReLU each;
@@ -42,11 +43,27 @@ Deviations from the paper / code, and why:
   ``tf.nn.conv2d_transpose`` with explicit VALID output sizes (:class:`TransposedConvValid`), following
   ``ganimation_tl.layers.Conv2dTranspose`` (plain ``tf.Variable`` kernels).
 * The E-CDRD encoders (cross-domain translation) of the paper are not implemented (not in the code either).
+* Schedule: the code runs 10,000 "epochs" of 2,000 / 32 = 62 batches (620,000 iterations) and draws one
+  (z, l) batch per epoch, reused for its 62 iterations; here (z, l) is drawn every iteration and the
+  debug config stops at 3,000 iterations (CPU budget).
 * Debug config: half-width networks (G 512/256/128/64, D 20/50/250/250), Adam 2e-4 instead of 8e-5,
   fewer iterations (the spec's CPU proposal); lambda_dis = 3 instead of the code's 1 (the paper's
   lambda weighting L_dis). With lambda 1 the class terms are too weak at this scale: G_T renders
   MNIST-style digits of the wrong class, and the target branch of D_l, trained only on those labelled
   G_T samples, inherits their errors. (At 8e-5 the class head barely trains in 3,000 iterations.)
+* Options not in the paper or code, all off by default (``docs/results/cdrd.md`` has the measurements):
+  ``--cdrd_tied_init`` starts G_T's and D_T's domain-specific layers as copies of the source's (code:
+  independent random initialisation): with independent starts G_T renders wrong-class digits and the
+  two branches settle on a labelling of the target that is partly permuted; ``--cdrd_target_bottleneck``
+  passes the target digits through the source's 8x8 pipeline (preprocessing: the source is 8x8 scans
+  upsampled, MNIST is 28x28; applied to the target train and test images alike, and the evaluation scores
+  the source-only baseline on both the processed and the raw test images and keeps the higher);
+  ``--cdrd_g_batchnorm`` adds BatchNorm to the hidden generator layers (the code's ``up_conv`` has an
+  ``if_batch`` switch, off in its CDRD nets): the GAN learns faster within the CPU budget;
+  ``--cdrd_g_specific_layers`` detaches more generator layers (code: only the last; not measured).
+  The debug config turns on the first three.
+* The G step skips D's forward passes on the real images (their loss terms are constant for G and D
+  does not change during the G step): the same gradients as the code's G_loss + D_loss2 in less time.
 """
 from __future__ import annotations
 
