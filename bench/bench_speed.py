@@ -10,10 +10,16 @@ image (median of ``--repeats`` timed calls after a warm-up call, pooled over ``-
 * critic step; generator step;
 * one full 5:1 iteration cycle (``n_critic`` = 5 iterations: 5 critic steps + 1 generator step,
   which consume 5 batches; ms per image = cycle time / (5 * batch)). TL runs ``GANimation.train_step``
-  with its defaults (fused generator iteration); ``tl-unfused`` is the official order; ``tl-bf16``
-  turns on oneDNN's automatic bfloat16 rewrite of the traced steps (grappler
+  with its defaults (fused generator iteration, joint critic forward, fused Adam). Variants are
+  ``tl-`` plus ``+``-joined tokens: ``unfused`` (the official order), ``micro5`` (generator-step
+  micro-batches of 5), ``bf16`` (oneDNN's automatic bfloat16 rewrite of the traced steps, grappler
   ``auto_mixed_precision_onednn_bfloat16``: fp32 weights, bf16 convolutions and matmuls; CPUs with
-  AVX512-BF16 or AMX), the bf16-training lever;
+  AVX512-BF16 or AMX: the bf16-training lever), ``sysalloc`` (``TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1``:
+  oneDNN's large buffers from malloc instead of TensorFlow's never-shrinking BFC pool), ``mmap``
+  (glibc ``M_MMAP_THRESHOLD`` 256 KiB: large buffers go back to the OS when freed), ``lowmem`` (=
+  ``sysalloc+mmap``, what ``train.py --low_memory`` does: ``ganimation_tl.runtime``), ``twocalls``
+  (critic scores real and fake in two calls), ``kerasadam`` (Keras' Adam instead of the fused kernel),
+  ``old`` (= ``twocalls+kerasadam``, the defaults before 2026-12-06); e.g. ``tl-bf16+lowmem``;
 * ``trainer`` (TL): the project's real training, ``Trainer.run`` on on-the-fly synthetic faces
   through the ``tf.data`` pipeline with scalar summaries, timed by the loop itself over 10 iterations
   after 5 warm-up iterations; plus its input wait (share of time waiting for data) and the time of
@@ -40,7 +46,9 @@ from absl import app, flags
 from ganimation_tl.bench import N_CRITIC, flops_per_image
 
 flags.DEFINE_list("batch_sizes", ["4", "25"], "Batch sizes.")
-flags.DEFINE_list("frameworks", ["tl", "torch"], "tl, torch (and variants tl-unfused, tl-micro5, tl-bf16).")
+flags.DEFINE_list("frameworks", ["tl", "torch"], "tl, torch, and TL variants tl-TOKEN[+TOKEN...] with tokens "
+                  "unfused, micro5, bf16, sysalloc, mmap, lowmem, twocalls, kerasadam, old (see the module "
+                  "docstring).")
 flags.DEFINE_list("measures", ["infer", "critic", "generator", "iteration", "trainer"], "What to time.")
 flags.DEFINE_integer("image_size", 128, "Image side.")
 flags.DEFINE_integer("repeats", 3, "Timed calls per measurement, after one warm-up call.")
@@ -64,16 +72,41 @@ def _times(fn, repeats):
     return out
 
 
+VARIANT_TOKENS = ("unfused", "micro5", "bf16", "sysalloc", "mmap", "lowmem", "twocalls", "kerasadam", "old")
+
+
+def variant_tokens(variant: str) -> set:
+    """The tokens of a TL variant string (``"bf16+sysalloc"`` -> {"bf16", "sysalloc"}); ``old`` expands."""
+    tokens = {t for t in variant.split("+") if t}
+    unknown = tokens - set(VARIANT_TOKENS)
+    if unknown:
+        raise SystemExit("error: --frameworks: unknown TL variant token(s) %s (known: %s)"
+                         % (", ".join(sorted(unknown)), ", ".join(VARIANT_TOKENS)))
+    if "old" in tokens:
+        tokens |= {"twocalls", "kerasadam"}
+    if "lowmem" in tokens:
+        tokens |= {"sysalloc", "mmap"}
+    return tokens
+
+
 def _worker_tl(measure, batch, size, repeats, variant):
+    tokens = variant_tokens(variant)
+    if "sysalloc" in tokens:   # read when TensorFlow creates its CPU allocator (first op), so before any op
+        os.environ["TF_ONEDNN_USE_SYSTEM_ALLOCATOR"] = "1"
+    if "mmap" in tokens:
+        from ganimation_tl.runtime import LOW_MEMORY_MMAP_THRESHOLD, set_mmap_threshold
+        set_mmap_threshold(LOW_MEMORY_MMAP_THRESHOLD)
     import numpy as np
     import tensorflow as tf
     from ganimation_tl.model import GANimation, GANimationConfig
 
-    if variant == "bf16":
+    if "bf16" in tokens:
         tf.config.optimizer.set_experimental_options({"auto_mixed_precision_onednn_bfloat16": True})
     config = GANimationConfig(image_size=size, batch_size=batch,
-                              fuse_generator_forward=variant != "unfused",
-                              micro_batch_size=5 if variant == "micro5" else 0)
+                              fuse_generator_forward="unfused" not in tokens,
+                              micro_batch_size=5 if "micro5" in tokens else 0,
+                              critic_joint_forward="twocalls" not in tokens,
+                              fused_adam="kerasadam" not in tokens)
     if measure == "trainer":
         return _worker_trainer(config, repeats)
     model = GANimation(config)
@@ -194,6 +227,12 @@ def main(argv):
     if FLAGS.worker:
         print("RESULT " + json.dumps(worker(FLAGS.worker)), flush=True)
         return 0
+    for framework in FLAGS.frameworks:   # refuse unknown names before minutes of measuring
+        base, _, variant = framework.partition("-")
+        if base not in ("tl", "torch") or (base == "torch" and variant):
+            raise SystemExit("error: --frameworks: unknown framework %r (tl, torch or tl-TOKEN[+TOKEN...])"
+                             % framework)
+        variant_tokens(variant)
     results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                            "processor": platform.processor() or "unknown", "python": platform.python_version()},
                "image_size": FLAGS.image_size, "repeats": FLAGS.repeats, "passes": FLAGS.passes, "rows": []}
@@ -218,7 +257,7 @@ def main(argv):
                 per_image = [s / r["images"] for r in runs for s in r["seconds"]]
                 ms = 1000 * statistics.median(per_image)
                 steps = 1000.0 / (ms * batch) * (N_CRITIC if measure in ("iteration", "trainer") else 1)
-                fused = not framework.endswith("unfused") and framework.startswith("tl")
+                fused = framework.startswith("tl") and "unfused" not in framework
                 gflops = flops_per_image("iteration" if measure == "trainer" else measure, FLAGS.image_size,
                                          fused) / (ms / 1000) / 1e9
                 row = {"framework": framework, "measure": measure, "batch": batch, "ms_per_image": ms,

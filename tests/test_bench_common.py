@@ -46,3 +46,25 @@ def test_eval_script_help_runs_from_the_repo_root():
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "DR-GAN" in result.stdout and "--flagfile_path" in result.stdout
+
+
+def _bench_speed(*args):
+    return subprocess.run([sys.executable, os.path.join(REPO, "bench", "bench_speed.py"), *args],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+
+
+def test_bench_speed_variant_tokens_expand():
+    code = ("import sys; sys.path.insert(0, '.'); from bench.bench_speed import variant_tokens; "
+            "print(sorted(variant_tokens('bf16+lowmem')), sorted(variant_tokens('old')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == ("['bf16', 'lowmem', 'mmap', 'sysalloc'] "
+                                     "['kerasadam', 'old', 'twocalls']")
+
+
+@pytest.mark.parametrize("framework, expected", [("tl-bf16+turbo", "turbo"), ("jax", "'jax'")])
+def test_bench_speed_refuses_unknown_frameworks_before_measuring(framework, expected):
+    result = _bench_speed("--frameworks=tl," + framework, "--out=/nonexistent/x.json")
+    assert result.returncode != 0
+    assert "--frameworks" in result.stderr and expected in result.stderr and "Traceback" not in result.stderr
+    assert "matmul" not in result.stdout

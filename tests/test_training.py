@@ -85,9 +85,10 @@ def test_train_cli_on_openface_folder_then_resume(shared_data, tmp_path):
     assert (workdir / "checkpoints" / "ckpt-2.index").is_file()
     saved = json.loads((workdir / "config.json").read_text())
     assert saved["model"] == "ganimation" and saved["config"]["image_size"] == 32 and saved["num_faces"] == 4
-    second = run_cli(*common, "--max_steps=3")
+    second = run_cli(*common, "--max_steps=3", "--low_memory")   # resume in the low-memory mode
     assert second.returncode == 0, second.stderr[-3000:]
     assert "Resumed from" in second.stderr and "at step 2" in second.stderr
+    assert "Low-memory mode: TensorFlow tensors from malloc" in second.stderr
     assert (workdir / "checkpoints" / "ckpt-3.index").is_file()
     # A different architecture in the same workdir is refused, naming the field.
     third = run_cli(*common, "--max_steps=4", "--g_conv_dim=16")
