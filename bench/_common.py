@@ -13,7 +13,8 @@ from typing import Callable, Optional
 import numpy as np
 from absl import flags
 
-__all__ = ["define_eval_flags", "parse_eval_flags", "model_flags", "checkpoint_step", "write_json_atomic", "hog_features"]
+__all__ = ["define_eval_flags", "parse_eval_flags", "model_flags", "config_overrides", "run_result_worker",
+           "checkpoint_step", "write_json_atomic", "hog_features"]
 
 
 def define_eval_flags(flag_values: flags.FlagValues, name: str, max_minutes: float) -> None:
@@ -52,6 +53,50 @@ def parse_eval_flags(flag_values: flags.FlagValues, argv, doc: str) -> None:
     except flags.Error as error:
         print("error: %s (see --help)" % error, file=sys.stderr)
         raise SystemExit(2)
+
+
+def config_overrides(text: str, config) -> dict:
+    """Parse an evaluation's ``--set`` value, ``'field=value,...'``, into ``{field: value}`` typed like the fields
+    of the dataclass instance ``config`` (bools: 1/true/yes, anything else false).
+
+    Raises:
+        SystemExit: an unknown field or a value of the wrong type (the message names ``--set``, the field and the
+            config class).
+    """
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        key, _, value = item.partition("=")
+        if not hasattr(config, key):
+            raise SystemExit("--set: unknown %s field %r" % (type(config).__name__, key))
+        kind = type(getattr(config, key))
+        try:
+            out[key] = (value.lower() in ("1", "true", "yes")) if kind is bool else kind(value)
+        except ValueError:
+            raise SystemExit("--set: bad value %r for %s (%s)" % (value, key, kind.__name__))
+    return out
+
+
+def run_result_worker(cmd, what: str) -> dict:
+    """Run a benchmark worker process and return the JSON object of its ``RESULT {...}`` stdout line.
+
+    Each figure of ``bench/bench_speed.py`` and ``bench/bench_memory.py`` comes from a fresh process, so that its
+    peak memory is its own.
+
+    Args:
+        cmd: the worker's argv (``[sys.executable, script, "--worker...", ...]``).
+        what: names the worker in the error.
+
+    Raises:
+        SystemExit: the worker printed no ``RESULT`` line (its stderr tail is written to stderr first).
+    """
+    import subprocess
+    import sys
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    sys.stderr.write(proc.stderr[-3000:])
+    raise SystemExit("error: worker %s failed (exit %d)" % (what, proc.returncode))
 
 
 def model_flags(define_flags: Callable[[flags.FlagValues], None], flagfile: str, *overrides: str,

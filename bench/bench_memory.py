@@ -20,13 +20,14 @@ from __future__ import annotations
 import gc
 import json
 import os
-import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
+
+from bench._common import run_result_worker  # noqa: E402
 
 flags.DEFINE_integer("batch_size", 4, "Batch size.")
 flags.DEFINE_integer("image_size", 128, "Image side.")
@@ -88,12 +89,7 @@ def measure(variant, batch, size):
 def _run_worker(variant):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--variants=" + variant,
            "--batch_size=%d" % FLAGS.batch_size, "--image_size=%d" % FLAGS.image_size]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    sys.stderr.write(proc.stderr[-3000:])
-    raise SystemExit("error: variant %s failed (exit %d)" % (variant, proc.returncode))
+    return run_result_worker(cmd, variant)
 
 
 def main(argv):

@@ -36,14 +36,16 @@ import os
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
 from absl import app, flags
 
-from ganimation_tl.bench import N_CRITIC, flops_per_image
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench._common import run_result_worker  # noqa: E402
+from ganimation_tl.bench import N_CRITIC, flops_per_image  # noqa: E402
 
 flags.DEFINE_list("batch_sizes", ["4", "25"], "Batch sizes.")
 flags.DEFINE_list("frameworks", ["tl", "torch"], "tl, torch, and TL variants tl-TOKEN[+TOKEN...] with tokens "
@@ -215,12 +217,7 @@ def worker(spec: str) -> dict:
 def _run_worker(spec):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker=" + spec, "--image_size=%d" % FLAGS.image_size,
            "--repeats=%d" % FLAGS.repeats]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    sys.stderr.write(proc.stderr[-3000:])
-    raise SystemExit("worker %s failed (exit %d)" % (spec, proc.returncode))
+    return run_result_worker(cmd, spec)
 
 
 def main(argv):

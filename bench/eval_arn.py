@@ -31,6 +31,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
+from bench._common import config_overrides  # noqa: E402
+
 
 def parse_config(path):
     from bench._common import model_flags
@@ -40,25 +42,6 @@ def parse_config(path):
     registry.load_all()
     fv = model_flags(A.define_flags, path, model="arn")
     return config_or_input_error(A.ARNConfig, fv), fv.cfp_dir
-
-
-def parse_overrides(text, config):
-    """``'field=value,...'`` -> ``{field: value}`` typed like the config's fields.
-
-    Raises:
-        SystemExit: an unknown field or a bad value (names the field and ``--set``).
-    """
-    out = {}
-    for item in filter(None, (t.strip() for t in text.split(","))):
-        key, _, value = item.partition("=")
-        if not hasattr(config, key):
-            raise SystemExit("--set: unknown ARNConfig field %r" % key)
-        kind = type(getattr(config, key))
-        try:
-            out[key] = (value.lower() in ("1", "true", "yes")) if kind is bool else kind(value)
-        except ValueError:
-            raise SystemExit("--set: bad value %r for %s (%s)" % (value, key, kind.__name__))
-    return out
 
 
 def main():
@@ -82,7 +65,7 @@ def main():
 
     start = time.time()
     base, cfp_dir = parse_config(args.config)
-    overrides = parse_overrides(args.set, base)
+    overrides = config_overrides(args.set, base)
     if args.validation:
         overrides.update(arn_source_ids=70, arn_target_ids=30)
     base = dataclasses.replace(base, **overrides)

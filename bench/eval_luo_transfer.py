@@ -33,6 +33,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
+from bench._common import config_overrides  # noqa: E402
+
 
 def parse_config(path):
     from bench._common import model_flags
@@ -80,25 +82,6 @@ def markdown_tables(results):
     return "\n".join(lines)
 
 
-def parse_overrides(text, config):
-    """``'field=value,...'`` -> ``{field: value}`` typed like the config's fields.
-
-    Raises:
-        SystemExit: an unknown field or a bad value (names the field and ``--set``).
-    """
-    out = {}
-    for item in filter(None, (t.strip() for t in text.split(","))):
-        key, _, value = item.partition("=")
-        if not hasattr(config, key):
-            raise SystemExit("--set: unknown LuoTransferConfig field %r" % key)
-        kind = type(getattr(config, key))
-        try:
-            out[key] = (value.lower() in ("1", "true", "yes")) if kind is bool else kind(value)
-        except ValueError:
-            raise SystemExit("--set: bad value %r for %s (%s)" % (value, key, kind.__name__))
-    return out
-
-
 def use_validation_split(data, mnist_path):
     """``data`` with its test set replaced by MNIST's 'valid' split, digits 5-9 (relative labels 0-4): the
     split used for model selection (the training sets come from MNIST 'train' and are unchanged)."""
@@ -143,7 +126,7 @@ def main():
 
     start = time.time()
     base, mnist_path = parse_config(args.config)
-    overrides = parse_overrides(args.set, base)
+    overrides = config_overrides(args.set, base)
     base = dataclasses.replace(base, **overrides)
     wanted = args.variants.split(",")
     ks = [int(k) for k in args.ks.split(",")]

@@ -68,3 +68,21 @@ def test_bench_speed_refuses_unknown_frameworks_before_measuring(framework, expe
     assert result.returncode != 0
     assert "--frameworks" in result.stderr and expected in result.stderr and "Traceback" not in result.stderr
     assert "matmul" not in result.stdout
+
+
+def test_config_overrides_types_values_and_names_bad_fields():
+    import dataclasses
+    from bench._common import config_overrides
+
+    @dataclasses.dataclass
+    class Cfg:
+        lr: float = 0.1
+        steps: int = 3
+        flip: bool = False
+
+    assert config_overrides("lr=0.5, steps=7,flip=true", Cfg()) == {"lr": 0.5, "steps": 7, "flip": True}
+    assert config_overrides("", Cfg()) == {}
+    with pytest.raises(SystemExit, match="unknown Cfg field 'rate'"):
+        config_overrides("rate=1", Cfg())
+    with pytest.raises(SystemExit, match="bad value 'x' for steps"):
+        config_overrides("steps=x", Cfg())

@@ -28,6 +28,20 @@ def _flags(argv):
     return fv
 
 
+
+# A tiny LeNet with L_DT on fc3, no domain loss, unit L_ST weight: the semantic-transfer tests' configuration.
+_SMALL_ST = dict(luo_embedding_dim=8, luo_disc_units=4, luo_fc=16, luo_conv1=2, luo_conv2=3, luo_dt_layers="fc3",
+                 luo_pretrain_steps=0, batch_size=4, luo_alpha=0.0, luo_beta=1.0)
+
+
+def _tiny_batch(seed, targets):
+    """A joint-stage batch of 28x28x1 images in [0, 1): 4 source (labels 0-3), ``targets`` unlabelled target,
+    5 labelled target (labels 0-4)."""
+    rng = np.random.default_rng(seed)
+    return {"source_images": rng.random((4, 28, 28, 1), np.float32), "source_labels": np.arange(4) % 5,
+            "target_images": rng.random((targets, 28, 28, 1), np.float32),
+            "labelled_images": rng.random((5, 28, 28, 1), np.float32), "labelled_labels": np.arange(5)}
+
 def test_similarity_logits_cosine_and_dot_match_numpy():
     rng = np.random.default_rng(0)
     a, r = rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=(5, 3)).astype(np.float32)
@@ -142,10 +156,7 @@ def test_one_discriminator_per_adapted_layer_and_alpha_reaches_the_step():
     model = L.LuoTransfer(cfg, name="t_luo_sel")
     assert len(model.discriminators) == 1
     assert model.discriminators[0].all_weights[0].shape[0] == 8   # fed the embedding, not fc3
-    rng = np.random.default_rng(0)
-    batch = {"source_images": rng.random((4, 28, 28, 1), np.float32), "source_labels": np.arange(4) % 5,
-             "target_images": rng.random((4, 28, 28, 1), np.float32),
-             "labelled_images": rng.random((5, 28, 28, 1), np.float32), "labelled_labels": np.arange(5)}
+    batch = _tiny_batch(0, targets=4)
     first = model.train_step(batch, 1)     # first joint step: half of alpha
     later = model.train_step(batch, 5)
     assert float(first["encoder/alpha"]) == pytest.approx(0.25) and float(later["encoder/alpha"]) == pytest.approx(0.5)
@@ -168,12 +179,8 @@ def test_marginal_entropy_and_semantic_transfer_options():
 
 def test_semantic_transfer_temperature_and_balance_change_the_joint_step():
     # Same starting weights and batch: the L_ST entropy depends on luo_st_tau, the total on luo_st_balance.
-    rng = np.random.default_rng(1)
-    batch = {"source_images": rng.random((4, 28, 28, 1), np.float32), "source_labels": np.arange(4) % 5,
-             "target_images": rng.random((6, 28, 28, 1), np.float32),
-             "labelled_images": rng.random((5, 28, 28, 1), np.float32), "labelled_labels": np.arange(5)}
-    small = dict(luo_embedding_dim=8, luo_disc_units=4, luo_fc=16, luo_conv1=2, luo_conv2=3, luo_dt_layers="fc3",
-                 luo_pretrain_steps=0, batch_size=4, luo_alpha=0.0, luo_beta=1.0)
+    batch = _tiny_batch(1, targets=6)
+    small = dict(_SMALL_ST)
     start = None
     out = {}
     for tag, extra in (("base", {}), ("soft", dict(luo_st_tau=10.0)), ("bal", dict(luo_st_balance=1.0))):
@@ -195,10 +202,7 @@ def test_semantic_transfer_temperature_and_balance_change_the_joint_step():
 
 def test_source_semantic_transfer_term_enters_the_total():
     # With luo_st_target=0 and luo_st_source=1, L_ST is the entropy over the batch's source images only.
-    rng = np.random.default_rng(2)
-    batch = {"source_images": rng.random((4, 28, 28, 1), np.float32), "source_labels": np.arange(4) % 5,
-             "target_images": rng.random((6, 28, 28, 1), np.float32),
-             "labelled_images": rng.random((5, 28, 28, 1), np.float32), "labelled_labels": np.arange(5)}
+    batch = _tiny_batch(2, targets=6)
     cfg = L.LuoTransferConfig(luo_embedding_dim=8, luo_disc_units=4, luo_fc=16, luo_conv1=2, luo_conv2=3,
                               luo_dt_layers="fc3", luo_pretrain_steps=0, batch_size=4, luo_alpha=0.0, luo_beta=0.5,
                               luo_st_source=1.0, luo_st_target=0.0)
@@ -210,12 +214,8 @@ def test_source_semantic_transfer_term_enters_the_total():
 
 
 def test_stop_centroids_changes_the_update_not_the_loss():
-    rng = np.random.default_rng(3)
-    batch = {"source_images": rng.random((4, 28, 28, 1), np.float32), "source_labels": np.arange(4) % 5,
-             "target_images": rng.random((6, 28, 28, 1), np.float32),
-             "labelled_images": rng.random((5, 28, 28, 1), np.float32), "labelled_labels": np.arange(5)}
-    small = dict(luo_embedding_dim=8, luo_disc_units=4, luo_fc=16, luo_conv1=2, luo_conv2=3, luo_dt_layers="fc3",
-                 luo_pretrain_steps=0, batch_size=4, luo_alpha=0.0, luo_beta=1.0)
+    batch = _tiny_batch(3, targets=6)
+    small = dict(_SMALL_ST)
     start, outs, weights = None, [], []
     for stop in (False, True):
         model = L.LuoTransfer(L.LuoTransferConfig(luo_st_stop_centroids=stop, **small), name="t_luo_stop%d" % stop)
@@ -232,9 +232,6 @@ def test_pool2_discriminator_reads_the_conv_features():
                               luo_dt_layers="pool2", luo_alpha=0.5, luo_pretrain_steps=0, batch_size=4)
     model = L.LuoTransfer(cfg, name="t_luo_pool2")
     assert len(model.discriminators) == 1 and model.discriminators[0].all_weights[0].shape[0] == 4 * 4 * 3
-    rng = np.random.default_rng(4)
-    batch = {"source_images": rng.random((4, 28, 28, 1), np.float32), "source_labels": np.arange(4) % 5,
-             "target_images": rng.random((4, 28, 28, 1), np.float32),
-             "labelled_images": rng.random((5, 28, 28, 1), np.float32), "labelled_labels": np.arange(5)}
+    batch = _tiny_batch(4, targets=4)
     out = model.train_step(batch, 0)
     assert np.isfinite(float(out["discriminator/loss"])) and float(out["encoder/domain_transfer"]) > 0
