@@ -1,4 +1,5 @@
 """Tests of other_models/drnet.py (DrNet, Denton and Birodkar 2017)."""
+import dataclasses
 import os
 from pathlib import Path
 
@@ -193,6 +194,35 @@ def test_lstm_residual_and_feedback_losses(feedback):
     for s in range(1, 30):
         last = float(model.train_step({"sequences": seqs}, s)["lstm/pose_mse"])
     assert last < 0.7 * first
+
+
+def test_anchored_prediction_starts_at_the_last_frame_and_adds_the_decoded_change():
+    """--drnet_anchor_prediction: with the untrained residual LSTM (predicted pose = last observed pose) every
+    predicted frame is exactly the last observed frame (the baseline "repeat the last frame"); after LSTM training
+    (perturbed weights) the prediction is the last frame plus D(h_c, predicted pose) - D(h_c, last pose), clipped
+    to [0, 1]."""
+    from other_models.drnet import DrNet, sample_frame_tuples
+    c = _small_config(drnet_lstm_residual=True, drnet_anchor_prediction=True, drnet_lstm_lr=0.01, batch_size=6)
+    model = DrNet(c, channels=2)
+    rng = np.random.default_rng(0)
+    seqs = np.clip(rng.uniform(size=(6, 1, 32, 32, 2)) + 0.1 * np.arange(5)[None, :, None, None, None]
+                   * rng.normal(size=(6, 1, 32, 32, 2)), 0, 1).astype(np.float32)
+    for s in range(10):
+        model.train_step({"frames4": sample_frame_tuples(seqs, 3, np.random.default_rng(s))}, s)
+    last = seqs[:, c.drnet_n_past - 1]
+    pred = model.predict(seqs)
+    assert pred.shape == (6, 2, 32, 32, 2)
+    np.testing.assert_allclose(pred, np.repeat(last[:, None], 2, axis=1), atol=1e-5)
+    for w in model.lstm.trainable_weights:                          # an LSTM that moves the pose
+        w.assign(w + 0.3 * rng.normal(size=w.shape).astype(np.float32))
+    anchored = model.predict(seqs)
+    model.config = dataclasses.replace(c, drnet_anchor_prediction=False)
+    direct = model.predict(seqs)
+    h_c, h_p = model.encode(last)
+    expected = np.clip(last[:, None] + direct - model.decode(h_c, h_p)[:, None], 0, 1)
+    assert np.abs(direct - model.decode(h_c, h_p)[:, None]).max() > 1e-5     # the pose did move
+    np.testing.assert_allclose(anchored, expected, atol=1e-6)
+    assert np.abs(anchored - direct).max() > 1e-2                  # not the direct decoding
 
 
 def test_pose_noise_perturbs_the_decoder_input_only_in_training():
