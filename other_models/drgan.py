@@ -53,7 +53,8 @@ Deviations from the paper, and why:
   instead of pre-training the single-image model (paper section 3.3); the fusion is normalised by
   sum(omega) (official code) because kayamin's unnormalised sum diverges (spec pitfall).
 * The official PAMI extras (AM-Softmax identity head, separate real/fake branch, continuous yaw,
-  label smoothing, dropout, random crops) are not used: this follows the CVPR formulation.
+  label smoothing, dropout, random rotations and flips) are not used: this follows the CVPR formulation; random
+  crops are the option below.
 * Optional synthetic pose class (``--drgan_pose_fake_class``, ours, off by default): D's pose head gets an
   N_p+1-th class that D assigns to generated images (as its identity head has N_d+1), so G cannot satisfy the
   pose head with images a pose classifier reads as another pose; measured in ``docs/results/drgan.md``.
@@ -67,6 +68,21 @@ Deviations from the paper, and why:
 * Optional pose-balanced batches (``--drgan_pose_balanced_batches``, ours, off by default): each photo's pose is
   drawn uniformly, then a photo of that pose; by default photos are uniform, so 10 of 16 are frontal and each
   profile direction gets 3/16 of D's pose-head examples and of the pose-transfer targets.
+* Optional random-translation augmentation (``--drgan_random_crop=P``, ours at this size, 0 = off = the CVPR
+  paper): every training photo of a batch is edge-padded by P pixels and cut back to S x S at a random offset, so
+  D, G's encoder and the pose-transfer targets see it shifted by up to +-P pixels. It follows the official PAMI
+  code's random 96 x 96 crops of 110 x 110 images (up to +-7 px at 96 px; P = 2 at 32 px). Why: D's identity head
+  memorises the 3 training profiles per identity (92-97% on them after 3000 steps) but reads the unseen profile
+  photo 4 for only 2-6 of the 100 identities (``docs/results/drgan.md``). The crop cuts S x S out of the padded
+  S-pixel crop rather than out of a larger photo crop, so shifted faces show replicated edge pixels, not more of
+  the photo.
+* Optional real-photo batch-norm statistics in D (``--drgan_d_bn_real_stats``, ours, off by default): D is called
+  in train mode on one real batch and three synthetic ones (D step; single and fused images in the G step) per
+  step, so its moving statistics, which eval-mode D uses to classify real photos in the identity check, are mostly
+  those of synthetic images (eval-mode D of the runs 8-10 checkpoints puts 90-95% of real training photos in the
+  synthetic class). With the option the statistics are restored after every step to their value after the real
+  batch, so they average real photos only. Training is unchanged: train mode normalises with batch statistics and
+  the moving statistics feed nothing back. The paper does not say how D's BN statistics are kept.
 * Batch norm is :func:`batch_norm_layer` (TL 2.2.5's ``BatchNorm2d`` fails in train mode inside
   ``tf.function`` on TF 2.21 and starts its moving variance at 0).
 """
@@ -124,6 +140,14 @@ class DRGANConfig:
         drgan_pose_balanced_batches: draw each photo of a batch by first drawing its pose uniformly (among the
             poses its identity has), then a photo of that pose (ours; off = photos uniformly, about 5/8 frontal),
             so D's pose head and the pose-transfer L1 see each pose equally often.
+        drgan_random_crop: random-translation augmentation of the training photos, P pixels (ours at this size; 0 =
+            off = the CVPR paper): each photo of a batch is padded by P pixels on every side (edge replication) and an
+            S x S window is cut at a uniformly random offset, so it moves by up to +-P pixels. The official PAMI code
+            cuts random 96 x 96 crops from 110 x 110 images (up to +-7 px at 96 px, about +-2 px at 32 px).
+        drgan_d_bn_real_stats: D's batch-norm moving statistics (used in eval mode only) follow D's batches of real
+            photos only (ours; off = they average D's real, synthetic and fused-synthetic batches, 3 synthetic calls
+            per real one, so eval-mode D normalises real photos with statistics mostly of synthetic images). Training
+            itself is unchanged (train mode uses batch statistics).
         batch_size: k * n images per step (must be a multiple of n). epochs, seed.
     """
 
@@ -141,6 +165,8 @@ class DRGANConfig:
     drgan_lambda_pair: float = 0.0
     drgan_frontal_crop: str = "fiducials"
     drgan_pose_balanced_batches: bool = False
+    drgan_random_crop: int = 0
+    drgan_d_bn_real_stats: bool = False
     batch_size: int = 32
     epochs: int = 60
     seed: int = 0
@@ -167,6 +193,8 @@ class DRGANConfig:
         if self.drgan_frontal_crop not in FRONTAL_CROPS:
             raise ValueError("drgan_frontal_crop must be one of %s, got %r" % (", ".join(FRONTAL_CROPS),
                                                                                self.drgan_frontal_crop))
+        if not 0 <= self.drgan_random_crop < self.image_size // 2:
+            raise ValueError("drgan_random_crop must be in [0, image_size / 2) pixels, got %r" % self.drgan_random_crop)
         if not self.drgan_lambda_pair >= 0:
             raise ValueError("drgan_lambda_pair must be >= 0, got %r" % self.drgan_lambda_pair)
         if not self.drgan_learning_rate > 0 or not 0 <= self.drgan_beta1 < 1:
@@ -206,6 +234,9 @@ class DRGANData:
         test_images ``[T, S, S, 3]``, test_identities int32 ``[T]`` (CFP numbers), test_views int32
             ``[T]`` (0 frontal, 1 profile), test_poses ``[T]``: every photo of the held-out identities.
         train_identity_numbers: CFP numbers of training identities (label i <-> number).
+        validation_profile_images ``[V, S, S, 3]``, validation_profile_labels ``[V]``, validation_profile_poses
+            ``[V]``: with ``load_data(..., validation_profile=k)`` profile photo k of each training identity, taken
+            out of the training pool (with its flip) to choose settings without photo 4; else None.
     """
 
     train_images: np.ndarray
@@ -219,6 +250,9 @@ class DRGANData:
     test_views: np.ndarray
     test_poses: np.ndarray
     train_identity_numbers: List[int]
+    validation_profile_images: Optional[np.ndarray] = None
+    validation_profile_labels: Optional[np.ndarray] = None
+    validation_profile_poses: Optional[np.ndarray] = None
 
 
 def symmetric_frontal_box(points: np.ndarray, margin: float = 0.5) -> Tuple[float, float, float]:
@@ -264,12 +298,22 @@ def _to_float(images: np.ndarray) -> np.ndarray:
     return images.astype(np.float32) / 127.5 - 1.0
 
 
-def load_data(cfp_dir: Optional[str], config: DRGANConfig) -> DRGANData:
+def load_data(cfp_dir: Optional[str], config: DRGANConfig, validation_profile: Optional[int] = None) -> DRGANData:
     """Load and split CFP for DR-GAN (see the module docstring for the split).
+
+    Args:
+        cfp_dir: the CFP folder. config: :class:`DRGANConfig`.
+        validation_profile: None (the training pool of the module docstring) or a profile photo number 1-3: that
+            photo of every training identity (and its flip) leaves the training pool and is returned as
+            ``validation_profile_*`` (used by ``bench/eval_drgan_idprobe.py`` to choose settings without photo 4).
 
     Raises:
         InputError: ``--cfp_dir`` unset or missing, or fewer identities than requested.
+        ValueError: ``validation_profile`` not in 1-3.
     """
+    if validation_profile is not None and validation_profile not in (1, 2, 3):
+        raise ValueError("validation_profile must be a profile photo number 1-3 (4 is the test photo), got %r"
+                         % (validation_profile,))
     from ganimation_tl.datasets import cfp
 
     if not cfp_dir:
@@ -294,16 +338,22 @@ def load_data(cfp_dir: Optional[str], config: DRGANConfig) -> DRGANData:
     images = _to_float(faces.images)
     is_train = np.isin(faces.identities, train_ids)
     held = is_train & prof & (faces.indices == 4)
-    pool = is_train & ~held
+    val = (is_train & prof & (faces.indices == validation_profile) if validation_profile is not None
+           else np.zeros(len(faces), bool))
+    pool = is_train & ~held & ~val
     pool_profiles = pool & prof
     train_images = np.concatenate([images[pool], images[pool_profiles][:, :, ::-1]])
     train_labels = np.array([label_of[n] for n in faces.identities[pool]] +
                             [label_of[n] for n in faces.identities[pool_profiles]], np.int32)
     train_poses = np.concatenate([poses[pool], 3 - poses[pool_profiles]]).astype(np.int32)
     test = ~is_train
+    validation = (None, None, None)
+    if validation_profile is not None:
+        validation = (images[val], np.array([label_of[n] for n in faces.identities[val]], np.int32), poses[val])
     return DRGANData(train_images, train_labels, train_poses, images[held],
                      np.array([label_of[n] for n in faces.identities[held]], np.int32), poses[held],
-                     images[test], faces.identities[test], faces.views[test], poses[test], list(train_ids))
+                     images[test], faces.identities[test], faces.views[test], poses[test], list(train_ids),
+                     *validation)
 
 
 def make_batches(data: DRGANData, config: DRGANConfig, epoch: int, skip: int):
@@ -324,6 +374,10 @@ def make_batches(data: DRGANData, config: DRGANConfig, epoch: int, skip: int):
         by_pose = [[r for r in poses if len(r)] for poses in by_pose]
         # a separate stream, so the codes and noise below match the unbalanced batches of the same seed
         pick_rng = np.random.default_rng([config.seed, epoch, 1])
+    pad = config.drgan_random_crop
+    if pad:
+        crop_rng = np.random.default_rng([config.seed, epoch, 2])  # separate stream, as pick_rng
+        size = config.image_size
     for b in range(steps):
         labels = rng.choice(len(by_label), size=k, replace=len(by_label) < k)
         rows = np.concatenate([rng.choice(by_label[i], size=n, replace=len(by_label[i]) < n) for i in labels])
@@ -334,9 +388,15 @@ def make_batches(data: DRGANData, config: DRGANConfig, epoch: int, skip: int):
         noise = rng.uniform(-1, 1, size=(config.batch_size, config.drgan_noise_dim)).astype(np.float32)
         gcodes = rng.integers(0, NUM_POSES, size=k).astype(np.int32)
         gnoise = rng.uniform(-1, 1, size=(k, config.drgan_noise_dim)).astype(np.float32)
+        if pad:
+            offsets = crop_rng.integers(0, 2 * pad + 1, size=(len(rows), 2))
         if b < skip:
             continue
-        yield {"images": data.train_images[rows], "labels": data.train_labels[rows],
+        images = data.train_images[rows]
+        if pad:
+            padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="edge")
+            images = np.stack([im[dy:dy + size, dx:dx + size] for im, (dy, dx) in zip(padded, offsets)])
+        yield {"images": images, "labels": data.train_labels[rows],
                "poses": data.train_poses[rows], "codes": codes, "noise": noise,
                "group_codes": gcodes, "group_noise": gnoise}
 
@@ -567,6 +627,8 @@ class DRGAN:
             m.train()
         self.g_weights = list(self.encoder.trainable_weights) + list(self.decoder.trainable_weights)
         self.d_weights = list(self.discriminator.trainable_weights)
+        trainable = {id(w) for w in self.d_weights}
+        self.d_bn_statistics = [w for w in self.discriminator.all_weights if id(w) not in trainable]
         self.g_optimizer = tf.keras.optimizers.Adam(config.drgan_learning_rate, beta_1=config.drgan_beta1)
         self.d_optimizer = tf.keras.optimizers.Adam(config.drgan_learning_rate, beta_1=config.drgan_beta1)
         self.g_optimizer.build(self.g_weights)
@@ -615,6 +677,8 @@ class DRGAN:
         fakes = tf.stop_gradient(fakes)
         with tf.GradientTape() as tape:
             real_logits = self.discriminator(batch["images"])
+            if self.config.drgan_d_bn_real_stats:  # the moving statistics after the real batch, restored below
+                real_statistics = [tf.identity(w.read_value()) for w in self.d_bn_statistics]
             fake_logits = self.discriminator(fakes)
             d_total, d_parts = discriminator_loss(real_logits, labels, batch["poses"], fake_logits,
                                                   self.num_identities, self.config.drgan_pose_fake_class)
@@ -640,6 +704,9 @@ class DRGAN:
                 metrics["generator/fused"] = g_fused
         grads = tape.gradient(g_total, self.g_weights)
         self.g_optimizer.apply_gradients(zip(grads, self.g_weights))
+        if self.config.drgan_d_bn_real_stats:
+            for w, value in zip(self.d_bn_statistics, real_statistics):
+                w.assign(value)
         nd = self.num_identities
         metrics.update({
             "discriminator/total": d_total, "generator/total": g_total,
@@ -725,6 +792,12 @@ def define_flags(flag_values=flags.FLAGS) -> None:
                                          "centred on the face midline)."),
         "drgan_pose_balanced_batches": ("bool", "DR-GAN: draw each batch photo's pose uniformly, then a photo of "
                                                 "that pose (ours; off = photos uniformly, about 5/8 frontal)."),
+        "drgan_random_crop": ("integer", "DR-GAN: random-translation augmentation of training photos by up to +-P "
+                                         "pixels (edge-padded random crops; ours at this size, the official code "
+                                         "crops 96 from 110; 0 = off)."),
+        "drgan_d_bn_real_stats": ("bool", "DR-GAN: D's batch-norm moving statistics (eval mode) follow real photos "
+                                          "only, not synthetic ones (ours; off = all of D's batches; training "
+                                          "is unchanged)."),
         "drgan_lambda_pair": ("float", "DR-GAN: weight of the same-identity pose-transfer L1 on G, "
                                        "|G(f(x_i), pose of x_j, z) - x_j| for two photos of one identity "
                                        "(ours; 0 = the paper)."),

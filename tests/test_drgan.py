@@ -238,3 +238,81 @@ def test_pose_balanced_batches_draw_each_pose_equally_often():
     b0, b1 = next(make_batches(data, cfg0, 0, 0)), next(make_batches(data, cfg1, 0, 0))
     np.testing.assert_array_equal(b0["codes"], b1["codes"])                    # same codes and noise per seed
     np.testing.assert_array_equal(b0["labels"], b1["labels"])
+
+
+def test_random_crop_shifts_each_photo_within_the_padding_and_is_deterministic():
+    from other_models.drgan import DRGANConfig, DRGANData, make_batches
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 4).astype(np.int32)
+    poses = np.zeros(16, np.int32)
+    images = rng.uniform(-1, 1, (16, 8, 8, 3)).astype(np.float32)
+    data = DRGANData(images, labels, poses, images[:1], labels[:1], poses[:1], images[:1], labels[:1], poses[:1],
+                     poses[:1], [1, 2, 3, 4])
+    kw = dict(image_size=8, drgan_downsamplings=3, batch_size=8, drgan_images_per_identity=2, drgan_noise_dim=2)
+    plain = next(make_batches(data, DRGANConfig(**kw), 0, 0))
+    cfg = DRGANConfig(drgan_random_crop=2, **kw)
+    shifted = next(make_batches(data, cfg, 0, 0))
+    np.testing.assert_array_equal(plain["labels"], shifted["labels"])          # same photos, codes and noise
+    np.testing.assert_array_equal(plain["noise"], shifted["noise"])
+    assert shifted["images"].shape == plain["images"].shape
+    moved = 0
+    for crop, photo in zip(shifted["images"], plain["images"]):
+        padded = np.pad(photo, ((2, 2), (2, 2), (0, 0)), mode="edge")
+        hits = [(dy, dx) for dy in range(5) for dx in range(5)
+                if np.array_equal(padded[dy:dy + 8, dx:dx + 8], crop)]
+        assert hits, "crop is not a window of the edge-padded photo"
+        moved += (2, 2) not in hits
+    assert moved >= 4                                                            # most photos moved
+    again = next(make_batches(data, cfg, 0, 0))
+    np.testing.assert_array_equal(again["images"], shifted["images"])         # deterministic per epoch
+    resumed = next(make_batches(data, cfg, 0, 1))
+    np.testing.assert_array_equal(resumed["images"], list(make_batches(data, cfg, 0, 0))[1]["images"])
+    with pytest.raises(ValueError, match="drgan_random_crop"):
+        DRGANConfig(drgan_random_crop=4, **kw)
+
+
+@needs_cfp
+def test_validation_profile_leaves_the_training_pool():
+    from other_models.drgan import DRGANConfig, load_data
+    cfg = DRGANConfig(drgan_num_identities=4, drgan_train_identities=3)
+    full = load_data(CFP, cfg)
+    val = load_data(CFP, cfg, validation_profile=3)
+    assert full.validation_profile_images is None
+    assert len(val.validation_profile_images) == 3 and sorted(val.validation_profile_labels) == [0, 1, 2]
+    # one profile photo per identity and its flip leave the pool; photo 4 stays the held-out test photo
+    assert len(full.train_images) - len(val.train_images) == 2 * 3
+    np.testing.assert_array_equal(full.heldout_profile_images, val.heldout_profile_images)
+    pool = full.train_images.reshape(len(full.train_images), -1)
+    for photo in val.validation_profile_images:
+        assert np.any(np.all(pool == photo.reshape(1, -1), 1))                  # it was in the full pool
+        assert not np.any(np.all(val.train_images.reshape(len(val.train_images), -1) == photo.reshape(1, -1), 1))
+    with pytest.raises(ValueError, match="validation_profile"):
+        load_data(CFP, cfg, validation_profile=4)
+
+
+def test_d_bn_real_stats_keep_the_moving_statistics_of_the_real_batch():
+    import tensorflow as tf
+    from other_models.drgan import DRGAN, DRGANConfig, DRGANData, make_batches
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 4).astype(np.int32)
+    poses = np.tile(np.array([0, 0, 1, 2]), 4).astype(np.int32)
+    images = rng.uniform(-1, 1, (16, 8, 8, 3)).astype(np.float32)
+    data = DRGANData(images, labels, poses, images[:1], labels[:1], poses[:1], images[:1], labels[:1], poses[:1],
+                     poses[:1], [1, 2, 3, 4])
+    kw = dict(image_size=8, drgan_downsamplings=2, drgan_conv_dim=2, drgan_feature_dim=4, drgan_noise_dim=2,
+              batch_size=8, drgan_images_per_identity=2)
+    batch = next(make_batches(data, DRGANConfig(**kw), 0, 0))
+    stats = {}
+    for flag in (False, True):
+        model = DRGAN(DRGANConfig(drgan_d_bn_real_stats=flag, **kw), 4)
+        start = [w.numpy() for w in model.discriminator.all_weights]
+        assert len(model.d_bn_statistics) >= 2
+        model.train_step(batch, 0)
+        stats[flag] = [w.numpy() for w in model.d_bn_statistics]
+        # reference: the initial D called once in train mode on the real batch only
+        for w, value in zip(model.discriminator.all_weights, start):
+            w.assign(value)
+        model.discriminator(tf.convert_to_tensor(batch["images"]))
+        stats["real_only"] = [w.numpy() for w in model.d_bn_statistics]
+        same = all(np.allclose(a, b, atol=1e-6) for a, b in zip(stats[flag], stats["real_only"]))
+        assert same == flag
