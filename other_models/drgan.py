@@ -37,9 +37,10 @@ Deviations from the paper, and why:
   (paper 32), 3 down-samplings (paper 4, i.e. stages 32 -> 16 -> 8 -> 4 instead of 96 -> ... -> 6),
   N_f = 96 (paper 320), N_z = 16 (paper 50), n = 2 images per identity in the multi-image batch
   (paper up to 6). ``configs/drgan.cfg`` keeps the paper's sizes. Since 2026-12-06 the debug config also turns
-  on three options of ours that default off here: ``--drgan_lambda_pair=10``, ``--drgan_frontal_crop=symmetric``
+  on four options of ours that default off here: ``--drgan_lambda_pair=10``, ``--drgan_frontal_crop=symmetric``
   and ``--drgan_pose_balanced_batches`` (with the paper's losses alone pose control failed in 4 of 5 runs;
-  ``docs/results/drgan.md``).
+  ``docs/results/drgan.md``), and ``--drgan_d_bn_real_stats`` (chosen on a validation profile photo for the
+  identity check).
 * Data: CFP only (the paper trains on Multi-PIE / CASIA-WebFace with 13 or more pose bins); 3 pose
   classes from frontal, profile and flipped profile (spec pitfall: with 2 CFP poses the pose cannot be
   conditioned). Crops are squares around the CFP fiducials (``crop='fiducials'``, margin 0.5); CFP's
