@@ -37,6 +37,15 @@ EVAL = flags.FlagValues()
 define_eval_flags(EVAL, "drgan", 20.0)
 
 
+def identity_accuracy(model, images: np.ndarray, labels: np.ndarray, num_identities: int) -> float:
+    """Accuracy of D's N_d real-identity logits (argmax over the first ``num_identities``, eval mode) on images
+    ``[N, S, S, 3]`` in [-1, 1] with int labels ``[N]`` in [0, N_d); NaN for no images (check (i) of the eval)."""
+    if not len(images):
+        return float("nan")
+    logits = model.discriminate(images)
+    return float(np.mean(np.argmax(logits[:, :num_identities], 1) == labels))
+
+
 def verification_pairs(identities: np.ndarray, views: np.ndarray, seed: int = 0):
     """All same-identity frontal-profile pairs and as many random different-identity ones: ``(i, j, same)``."""
     rng = np.random.default_rng(seed)
@@ -100,8 +109,7 @@ def main(argv):
     nd = len(data.train_identity_numbers)
 
     # 1. D identity accuracy on held-out profiles of training identities.
-    logits = model.discriminate(data.heldout_profile_images)
-    id_acc = float(np.mean(np.argmax(logits[:, :nd], 1) == data.heldout_profile_labels))
+    id_acc = identity_accuracy(model, data.heldout_profile_images, data.heldout_profile_labels, nd)
     chance = 1.0 / nd
 
     # 2. Pose control judged by a separately trained pose classifier.

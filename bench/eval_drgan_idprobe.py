@@ -24,6 +24,7 @@ import numpy as np
 from absl import flags
 
 from bench._common import model_flags, parse_eval_flags  # noqa: E402
+from bench.eval_drgan import identity_accuracy  # noqa: E402
 
 EVAL = flags.FlagValues()
 flags.DEFINE_string("flagfile_path", "configs/drgan_debug.cfg", "Model flagfile.", flag_values=EVAL)
@@ -36,29 +37,26 @@ flags.DEFINE_integer("validation_profile", 3, "Profile photo (1-3) of training i
 flags.DEFINE_string("output", "docs/results/drgan_idprobe.json", "Where to write the JSON curves.", flag_values=EVAL)
 
 
-def identity_accuracy(model, images: np.ndarray, labels: np.ndarray, num_identities: int) -> float:
-    """Accuracy of D's N_d real-identity logits (argmax, eval mode) on images ``[N, S, S, 3]`` in [-1, 1]."""
-    if not len(images):
-        return float("nan")
-    logits = model.discriminate(images)
-    return float(np.mean(np.argmax(logits[:, :num_identities], 1) == labels))
-
-
 def main(argv):
     parse_eval_flags(EVAL, argv, __doc__)
     if EVAL.steps < 1 or EVAL.every < 1:
         print("error: --steps and --every must be positive", file=sys.stderr)
+        raise SystemExit(2)
+    if EVAL.validation_profile not in (1, 2, 3):
+        print("error: --validation_profile must be 1, 2 or 3 (photo 4 is the test photo), got %d"
+              % EVAL.validation_profile, file=sys.stderr)
         raise SystemExit(2)
     from ganimation_tl.errors import InputError
     from ganimation_tl.trainer import write_json_atomic
     from other_models import drgan
 
     fv = model_flags(drgan.define_flags, EVAL.flagfile_path, *EVAL.set, model="drgan")
-    config = drgan.config_or_input_error(drgan.DRGANConfig, fv)
     try:
+        config = drgan.config_or_input_error(drgan.DRGANConfig, fv)
         data = drgan.load_data(fv.cfp_dir, config, validation_profile=EVAL.validation_profile)
-    except ValueError as error:
-        raise InputError("--validation_profile: %s" % error)
+    except InputError as error:
+        print("error: %s" % error, file=sys.stderr)
+        raise SystemExit(2)
     nd = len(data.train_identity_numbers)
     model = drgan.DRGAN(config, nd)
     frontal = data.train_poses == 0

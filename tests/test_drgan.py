@@ -240,14 +240,19 @@ def test_pose_balanced_batches_draw_each_pose_equally_often():
     np.testing.assert_array_equal(b0["labels"], b1["labels"])
 
 
-def test_random_crop_shifts_each_photo_within_the_padding_and_is_deterministic():
-    from other_models.drgan import DRGANConfig, DRGANData, make_batches
-    rng = np.random.default_rng(0)
+def _tiny_data(poses):
+    """DRGANData of 16 random 8x8 photos, 4 identities x 4 photos with the given poses ``[16]``."""
+    from other_models.drgan import DRGANData
     labels = np.repeat(np.arange(4), 4).astype(np.int32)
-    poses = np.zeros(16, np.int32)
-    images = rng.uniform(-1, 1, (16, 8, 8, 3)).astype(np.float32)
-    data = DRGANData(images, labels, poses, images[:1], labels[:1], poses[:1], images[:1], labels[:1], poses[:1],
+    poses = np.asarray(poses, np.int32)
+    images = np.random.default_rng(0).uniform(-1, 1, (16, 8, 8, 3)).astype(np.float32)
+    return DRGANData(images, labels, poses, images[:1], labels[:1], poses[:1], images[:1], labels[:1], poses[:1],
                      poses[:1], [1, 2, 3, 4])
+
+
+def test_random_crop_shifts_each_photo_within_the_padding_and_is_deterministic():
+    from other_models.drgan import DRGANConfig, make_batches
+    data = _tiny_data(np.zeros(16))
     kw = dict(image_size=8, drgan_downsamplings=3, batch_size=8, drgan_images_per_identity=2, drgan_noise_dim=2)
     plain = next(make_batches(data, DRGANConfig(**kw), 0, 0))
     cfg = DRGANConfig(drgan_random_crop=2, **kw)
@@ -292,13 +297,8 @@ def test_validation_profile_leaves_the_training_pool():
 
 def test_d_bn_real_stats_keep_the_moving_statistics_of_the_real_batch():
     import tensorflow as tf
-    from other_models.drgan import DRGAN, DRGANConfig, DRGANData, make_batches
-    rng = np.random.default_rng(0)
-    labels = np.repeat(np.arange(4), 4).astype(np.int32)
-    poses = np.tile(np.array([0, 0, 1, 2]), 4).astype(np.int32)
-    images = rng.uniform(-1, 1, (16, 8, 8, 3)).astype(np.float32)
-    data = DRGANData(images, labels, poses, images[:1], labels[:1], poses[:1], images[:1], labels[:1], poses[:1],
-                     poses[:1], [1, 2, 3, 4])
+    from other_models.drgan import DRGAN, DRGANConfig, make_batches
+    data = _tiny_data(np.tile([0, 0, 1, 2], 4))
     kw = dict(image_size=8, drgan_downsamplings=2, drgan_conv_dim=2, drgan_feature_dim=4, drgan_noise_dim=2,
               batch_size=8, drgan_images_per_identity=2)
     batch = next(make_batches(data, DRGANConfig(**kw), 0, 0))
@@ -316,3 +316,35 @@ def test_d_bn_real_stats_keep_the_moving_statistics_of_the_real_batch():
         stats["real_only"] = [w.numpy() for w in model.d_bn_statistics]
         same = all(np.allclose(a, b, atol=1e-6) for a, b in zip(stats[flag], stats["real_only"]))
         assert same == flag
+
+
+def test_identity_accuracy_reads_the_first_nd_logits():
+    """bench/eval_drgan.identity_accuracy (check (i), also the probe's): argmax over D's N_d real-identity logits
+    only, the synthetic class ignored; NaN for no images."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bench.eval_drgan import identity_accuracy
+
+    class FixedD:
+        def discriminate(self, images):
+            # identities 0..2 + synthetic; the synthetic logit is the largest everywhere
+            return np.array([[3.0, 1.0, 0.0, 9.0], [0.0, 2.0, 1.0, 9.0], [0.0, 2.0, 1.0, 9.0], [1.0, 0.0, 2.0, 9.0]])
+
+    images = np.zeros((4, 8, 8, 3), np.float32)
+    assert identity_accuracy(FixedD(), images, np.array([0, 1, 2, 2]), 3) == 0.75
+    assert math.isnan(identity_accuracy(FixedD(), images[:0], np.array([], int), 3))
+
+
+def test_identity_probe_refuses_the_test_photo_and_a_missing_cfp_dir(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[1]
+    probe = [sys.executable, "bench/eval_drgan_idprobe.py", "--output=%s" % (tmp_path / "probe.json")]
+    result = subprocess.run(probe + ["--validation_profile=4"], cwd=repo, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "--validation_profile" in result.stderr and "Traceback" not in result.stderr
+    result = subprocess.run(probe + ["--set=--cfp_dir=%s" % (tmp_path / "nope")], cwd=repo, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 2 and "cfp_dir" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "probe.json").exists()

@@ -168,20 +168,27 @@ def _lstm_loss_by_hand(model, seqs, feedback):
     return float(np.mean(errs))
 
 
+def _drifting_frames_model(**overrides):
+    """A small DrNet with a residual LSTM (lr 0.01, batch 6; ``overrides`` on top) after 10 DrNet steps on 6
+    sequences ``[6, 5, 32, 32, 2]`` of frames drifting over time, so that the pose codes follow the drift.
+    Returns (config, model, sequences, the NumPy generator that drew them)."""
+    from other_models.drnet import DrNet, sample_frame_tuples
+    c = _small_config(**{"drnet_lstm_residual": True, "drnet_lstm_lr": 0.01, "batch_size": 6, **overrides})
+    model = DrNet(c, channels=2)
+    rng = np.random.default_rng(0)
+    seqs = np.clip(rng.uniform(size=(6, 1, 32, 32, 2)) + 0.1 * np.arange(5)[None, :, None, None, None]
+                   * rng.normal(size=(6, 1, 32, 32, 2)), 0, 1).astype(np.float32)
+    for s in range(10):
+        model.train_step({"frames4": sample_frame_tuples(seqs, 3, np.random.default_rng(s))}, s)
+    return c, model, seqs, rng
+
+
 @pytest.mark.parametrize("feedback", [False, True])
 def test_lstm_residual_and_feedback_losses(feedback):
     """--drnet_lstm_residual: the untrained LSTM repeats the last pose exactly (predict() = decoding the last
     observed frame's pose); --drnet_lstm_feedback: the training loss is the free-running one (own predictions fed
     back after n_past), else teacher-forced; both match a step-by-step computation, and training lowers them."""
-    from other_models.drnet import DrNet, sample_frame_tuples
-    c = _small_config(drnet_lstm_residual=True, drnet_lstm_feedback=feedback, drnet_lstm_lr=0.01, batch_size=6)
-    model = DrNet(c, channels=2)
-    rng = np.random.default_rng(0)
-    # frames drifting over time; 10 DrNet steps set the BN statistics so that the pose codes follow the drift
-    seqs = np.clip(rng.uniform(size=(6, 1, 32, 32, 2)) + 0.1 * np.arange(5)[None, :, None, None, None]
-                   * rng.normal(size=(6, 1, 32, 32, 2)), 0, 1).astype(np.float32)
-    for s in range(10):
-        model.train_step({"frames4": sample_frame_tuples(seqs, 3, np.random.default_rng(s))}, s)
+    c, model, seqs, _ = _drifting_frames_model(drnet_lstm_feedback=feedback)
     # untrained residual LSTM: every predicted frame decodes the pose of frame n_past - 1
     h_c, h_p = model.encode(seqs[:, c.drnet_n_past - 1])
     pred = model.predict(seqs)
@@ -201,14 +208,7 @@ def test_anchored_prediction_starts_at_the_last_frame_and_adds_the_decoded_chang
     predicted frame is exactly the last observed frame (the baseline "repeat the last frame"); after LSTM training
     (perturbed weights) the prediction is the last frame plus D(h_c, predicted pose) - D(h_c, last pose), clipped
     to [0, 1]."""
-    from other_models.drnet import DrNet, sample_frame_tuples
-    c = _small_config(drnet_lstm_residual=True, drnet_anchor_prediction=True, drnet_lstm_lr=0.01, batch_size=6)
-    model = DrNet(c, channels=2)
-    rng = np.random.default_rng(0)
-    seqs = np.clip(rng.uniform(size=(6, 1, 32, 32, 2)) + 0.1 * np.arange(5)[None, :, None, None, None]
-                   * rng.normal(size=(6, 1, 32, 32, 2)), 0, 1).astype(np.float32)
-    for s in range(10):
-        model.train_step({"frames4": sample_frame_tuples(seqs, 3, np.random.default_rng(s))}, s)
+    c, model, seqs, rng = _drifting_frames_model(drnet_anchor_prediction=True)
     last = seqs[:, c.drnet_n_past - 1]
     pred = model.predict(seqs)
     assert pred.shape == (6, 2, 32, 32, 2)
