@@ -115,6 +115,7 @@ def main(argv):
         raise SystemExit("error: --val_block=%d is a test block or empty" % FLAGS.val_block)
     clips.starts["val"] = clip_starts(clips.block_id, val_mask, config.clip_span)
     clips.starts["train"] = clip_starts(clips.block_id, ~clips.is_test & ~val_mask, config.clip_span)
+    clips.pools["train"] = np.flatnonzero(~clips.is_test & ~val_mask)      # far similarity frames too
     print("config %s %s: %d train / %d val clip starts" % (FLAGS.config, " ".join(FLAGS.set),
                                                          len(clips.starts["train"]), len(clips.starts["val"])))
     rng = np.random.default_rng(1)
@@ -139,8 +140,10 @@ def main(argv):
     last_metrics = {}
     for step in range(FLAGS.steps):
         seed = (config.seed * 1000003 + step) % (2 ** 31)
-        frames = clips.sample(config.batch_size, np.random.default_rng([seed, 1]), "train", augment=augment)
-        batch = {"frames4": drnet.sample_frame_tuples(frames, config.drnet_max_step, np.random.default_rng(seed))}
+        frames = clips.sample(config.batch_size, np.random.default_rng([seed, 1]), "train", augment=augment,
+                              far_frames=int(config.drnet_video_far_similarity > 0))
+        batch = {"frames4": drnet.frame_tuples_batch(config, frames, seed)}
+        model.set_learning_rate_epoch(step / config.drnet_epoch_size)
         last_metrics = {k: float(v) for k, v in model.train_step(batch, step).items()}
         if (step + 1) % FLAGS.eval_every == 0 or step + 1 == FLAGS.steps:
             print("  train metrics:", {k: round(v, 5) for k, v in last_metrics.items()})

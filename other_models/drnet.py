@@ -42,6 +42,10 @@ Data (``--drnet_data``):
   ``drnet_video_max_frames`` (0: all) reads only the first frames. ``drnet_video_shift`` / ``drnet_video_zoom`` /
   ``drnet_video_colour`` (0: off) add one random crop shift, scale and colour change per training clip, the same
   for all its frames (:func:`augment_clip`; ours, against overfitting one video).
+  ``drnet_video_far_similarity`` (0: off; ours) is the probability that the similarity target x^{t+k'} of a clip
+  is instead a frame from anywhere in the training video, mirrored and augmented like the clip
+  (:func:`use_far_similarity_targets`): with one person the whole video is one scene, so content codes of frames
+  seconds apart should match too.
   With a single person the "other video" of the scene discriminator is another clip of the same video
   (another time), and the content code has only one identity to represent.
 
@@ -144,6 +148,8 @@ class DrNetConfig:
     drnet_lstm_feedback: bool = False
     drnet_pose_noise: float = 0.0
     drnet_anchor_prediction: bool = False
+    drnet_video_far_similarity: float = 0.0
+    drnet_lr_decay_epochs: int = 0
 
     def __post_init__(self):
         positive = ("image_size", "batch_size", "epochs", "drnet_epoch_size", "drnet_content_dim", "drnet_pose_dim",
@@ -174,6 +180,14 @@ class DrNetConfig:
             raise ValueError("beta1 must be in [0, 1), got %r" % self.beta1)
         if self.drnet_data not in DATA_SOURCES:
             raise ValueError("drnet_data must be one of %s, got %r" % (", ".join(DATA_SOURCES), self.drnet_data))
+        if not 0 <= self.drnet_lr_decay_epochs <= self.epochs:
+            raise ValueError("drnet_lr_decay_epochs must be in [0, epochs = %d], got %r"
+                             % (self.epochs, self.drnet_lr_decay_epochs))
+        if not 0 <= self.drnet_video_far_similarity <= 1:
+            raise ValueError("drnet_video_far_similarity must be in [0, 1], got %r" % self.drnet_video_far_similarity)
+        if self.drnet_video_far_similarity > 0 and self.drnet_data != "face_video":
+            raise ValueError("drnet_video_far_similarity needs drnet_data=face_video (a Moving MNIST sequence has no "
+                             "frames outside its clip), got drnet_data=%r" % self.drnet_data)
         if self.drnet_data == "face_video":
             if self.drnet_video_max_frames < 0:
                 raise ValueError("drnet_video_max_frames must be >= 0 (0: all), got %r" % self.drnet_video_max_frames)
@@ -449,8 +463,18 @@ class DrNet:
                 "drnet_opt_main": self.opt_main, "drnet_opt_scene": self.opt_scene, "drnet_opt_lstm": self.opt_lstm}
 
     def set_learning_rate_epoch(self, epoch: float) -> Dict[str, float]:
-        """Constant learning rates (drnet-py uses no schedule)."""
-        return {"lr/main": float(self.config.learning_rate), "lr/lstm": float(self.config.drnet_lstm_lr)}
+        """Learning rates at a fractional epoch: constant (drnet-py uses no schedule) unless
+        ``drnet_lr_decay_epochs`` > 0 (ours): then the rate of E_c, E_p, D and of C falls linearly to 0 over the
+        last ``drnet_lr_decay_epochs`` epochs of the DrNet phase (GANimation's schedule,
+        :func:`ganimation_tl.model.learning_rate_at`). The LSTM's rate stays constant."""
+        c = self.config
+        rate = float(c.learning_rate)
+        if c.drnet_lr_decay_epochs > 0:
+            from ganimation_tl.model import learning_rate_at
+            rate = learning_rate_at(c.learning_rate, epoch, c.epochs, c.drnet_lr_decay_epochs)
+            self.opt_main.learning_rate.assign(rate)
+            self.opt_scene.learning_rate.assign(rate)
+        return {"lr/main": rate, "lr/lstm": float(c.drnet_lstm_lr)}
 
     def train_step(self, batch: dict, step: int) -> Dict[str, float]:
         """One iteration: in the DrNet phase (step < config.main_steps) one C step then one (E_c, E_p, D)
@@ -671,6 +695,8 @@ class FaceVideoClips:
                                                   config.drnet_video_test_every)
         self.starts = {"train": clip_starts(self.block_id, ~self.is_test, config.clip_span),
                        "test": clip_starts(self.block_id, self.is_test, config.clip_span)}
+        #: frame indices the far frames of each split are drawn from (a validation split may narrow "train")
+        self.pools = {"train": np.flatnonzero(~self.is_test), "test": np.flatnonzero(self.is_test)}
         for split, starts in self.starts.items():
             if len(starts) == 0:
                 raise InputError("--video_path: %s has %d frames, too few for a %s clip of %d frames with blocks of "
@@ -684,15 +710,22 @@ class FaceVideoClips:
         return self.frames[start:start + c.clip_span:c.drnet_video_stride]
 
     def sample(self, count: int, rng: np.random.Generator, split: str = "train", flip: bool = True,
-               augment: bool = False) -> np.ndarray:
-        """``count`` random clips of ``split``: float32 ``[count, T, S, S, 3]`` in [0, 1].
+               augment: bool = False, far_frames: int = 0) -> np.ndarray:
+        """``count`` random clips of ``split``: float32 ``[count, T + far_frames, S, S, 3]`` in [0, 1].
 
         Half of them are mirrored left-right if ``flip``. With ``augment``, each clip also gets one random
         similarity transform and one colour change, the same for all its T frames (:func:`augment_clip`, amplitudes
         ``drnet_video_shift`` / ``drnet_video_zoom`` / ``drnet_video_colour`` of the config).
+        ``far_frames`` (>= 0) single frames drawn uniformly from ``pools[split]`` (all frames of the split, any
+        block, any time) are
+        appended after the T clip frames; they share their clip's mirroring and augmentation (the targets of
+        ``drnet_video_far_similarity``).
         """
         starts = rng.choice(self.starts[split], size=count)
         clips = np.stack([self.clip(s) for s in starts])
+        if far_frames > 0:
+            far = self.frames[rng.choice(self.pools[split], size=(count, far_frames))]
+            clips = np.concatenate([clips, far], axis=1)
         if flip:
             mirror = rng.random(count) < 0.5
             clips[mirror] = clips[mirror][:, :, :, ::-1]
@@ -762,6 +795,57 @@ def sample_frame_tuples(frames: np.ndarray, max_step: int, rng: np.random.Genera
     return np.stack([frames[np.arange(b), idx[j]] for j in range(4)]).astype(np.float32)
 
 
+def use_far_similarity_targets(tuples: np.ndarray, far: np.ndarray, probability: float,
+                               rng: np.random.Generator) -> np.ndarray:
+    """Replace the similarity target x_c2 (``tuples[1]``) of each video, with ``probability``, by a frame ``far``
+    of the same video from any time (ours, ``--drnet_video_far_similarity``; DrNet draws both content frames from
+    one short clip).
+
+    In a single-person face video the whole video is "the same scene": the content code of any two frames should
+    match, not only within a 0.8 s clip; the clip-only loss leaves the content code free to follow slow changes.
+
+    Args:
+        tuples: float ``[4, B, S, S, C]`` from :func:`sample_frame_tuples` (x_c1, x_c2, x_p1, x_p2).
+        far: float ``[B, S, S, C]``, one frame per video drawn from the whole training video, augmented like its
+            clip (:meth:`FaceVideoClips.sample` with ``far_frames=1``).
+        probability: in [0, 1]; 0 returns ``tuples`` unchanged, 1 replaces every x_c2.
+        rng: random generator (one uniform draw per video).
+
+    Returns:
+        float32 ``[4, B, S, S, C]``, a copy; only ``[1]`` differs from ``tuples``.
+
+    Raises:
+        ValueError: ``far`` does not match ``tuples[1]`` in shape.
+    """
+    if far.shape != tuples.shape[1:]:
+        raise ValueError("far frames have shape %s, expected %s" % (far.shape, tuples.shape[1:]))
+    out = np.array(tuples, np.float32, copy=True)
+    chosen = rng.random(far.shape[0]) < probability
+    out[1][chosen] = far[chosen]
+    return out
+
+
+def frame_tuples_batch(config: DrNetConfig, frames: np.ndarray, seed: int) -> np.ndarray:
+    """One DrNet-phase batch from sampled videos: :func:`sample_frame_tuples` of the first T frames, then, when
+    ``frames`` carries a far frame after them (face video with ``drnet_video_far_similarity`` > 0),
+    :func:`use_far_similarity_targets`.
+
+    Args:
+        config: the run's config (T = ``sequence_length``, ``drnet_max_step``, ``drnet_video_far_similarity``).
+        frames: float ``[B, T, S, S, C]`` or ``[B, T + 1, S, S, C]`` in [0, 1] (:meth:`FaceVideoClips.sample`).
+        seed: seed of the frame choice (and of the far-target draw).
+
+    Returns:
+        float32 ``[4, B, S, S, C]``: x_c1, x_c2, x_p1, x_p2.
+    """
+    t_len = config.sequence_length
+    rng = np.random.default_rng(seed)
+    tuples = sample_frame_tuples(frames[:, :t_len], config.drnet_max_step, rng)
+    if frames.shape[1] > t_len:
+        tuples = use_far_similarity_targets(tuples, frames[:, t_len], config.drnet_video_far_similarity, rng)
+    return tuples
+
+
 # ---------------------------------------------------------------------------------------------- CLI
 def define_flags(flag_values=flags.FLAGS) -> None:
     """Define DrNet's flags (config fields and ``--mnist_path``); idempotent."""
@@ -786,7 +870,8 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
         def make_frames(seed):
             return clips.sample(config.batch_size, np.random.default_rng([seed, 1]), "train",
                                 augment=bool(config.drnet_video_shift or config.drnet_video_zoom
-                                             or config.drnet_video_colour))
+                                             or config.drnet_video_colour),
+                                far_frames=int(config.drnet_video_far_similarity > 0))
         description = ("face video %s: %d frames tracked (%d with MTCNN detections), %d px RGB crops, clips of %d "
                        "frames every %d-th frame, %d training clip starts" % (
                            flag_values.video_path, len(clips.frames), len(clips.track.detected),
@@ -806,9 +891,9 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
             seed = (config.seed * 1000003 + epoch * 10007 + b) % (2 ** 31)
             frames = make_frames(seed)
             if epoch < config.epochs:
-                yield {"frames4": sample_frame_tuples(frames, config.drnet_max_step, np.random.default_rng(seed))}
+                yield {"frames4": frame_tuples_batch(config, frames, seed)}
             else:
-                yield {"sequences": frames}
+                yield {"sequences": frames[:, :config.sequence_length]}
 
     return run_trainer(NAME, model, make_dataset, steps_per_epoch=config.drnet_epoch_size,
                        epochs=config.epochs + config.drnet_lstm_epochs, flag_values=flag_values, config=config,

@@ -243,3 +243,37 @@ def test_pose_noise_perturbs_the_decoder_input_only_in_training():
     np.testing.assert_allclose(outs[2.0], outs[0.0], atol=1e-6)                 # same init, no noise at eval
     with pytest.raises(ValueError, match="drnet_pose_noise"):
         _small_config(drnet_pose_noise=-0.1)
+
+
+def test_learning_rate_decays_linearly_over_the_last_epochs_of_the_drnet_phase():
+    """--drnet_lr_decay_epochs: E_c/E_p/D and C rates constant, then linear to 0 at the end of the DrNet phase; the
+    LSTM's rate is untouched; 0 keeps drnet-py's constant rates; more decay epochs than epochs raises."""
+    from other_models.drnet import DrNet
+    model = DrNet(_small_config(epochs=4, drnet_lr_decay_epochs=2, learning_rate=0.01), channels=2)
+    expected = {0.0: 0.01, 2.0: 0.01, 3.0: 0.005, 3.5: 0.0025, 4.0: 0.0, 5.0: 0.0}
+    for epoch, rate in expected.items():
+        rates = model.set_learning_rate_epoch(epoch)
+        assert rates["lr/main"] == pytest.approx(rate)
+        assert float(model.opt_main.learning_rate.numpy()) == pytest.approx(rate)
+        assert float(model.opt_scene.learning_rate.numpy()) == pytest.approx(rate)
+        assert float(model.opt_lstm.learning_rate.numpy()) == pytest.approx(model.config.drnet_lstm_lr)
+    constant = DrNet(_small_config(epochs=4, learning_rate=0.01), channels=2)
+    assert constant.set_learning_rate_epoch(3.9)["lr/main"] == pytest.approx(0.01)
+    assert float(constant.opt_main.learning_rate.numpy()) == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="drnet_lr_decay_epochs"):
+        _small_config(epochs=4, drnet_lr_decay_epochs=5)
+
+
+def test_frame_tuples_batch_uses_a_trailing_far_frame_as_the_similarity_target():
+    from other_models.drnet import DrNetConfig, frame_tuples_batch
+    config = DrNetConfig(drnet_data="face_video", drnet_n_past=3, drnet_n_future=2, drnet_max_step=3,
+                         drnet_video_far_similarity=1.0)
+    frames = np.zeros((6, 6, 2, 2, 1), np.float32)
+    frames[:, :, 0, 0, 0] = np.arange(6)[None, :]                    # frame number; the 6th is the far frame
+    out = frame_tuples_batch(config, frames, seed=3)
+    np.testing.assert_array_equal(out[1, :, 0, 0, 0], 5)                # every x_c2 is the far frame
+    offsets = out[2, :, 0, 0, 0] - out[0, :, 0, 0, 0]                   # x_p1 = x^{t+k}, 1 <= k <= max_step
+    assert (out[[0, 2, 3], :, 0, 0, 0] < 5).all() and (offsets >= 1).all() and (offsets <= 3).all()
+    plain = frame_tuples_batch(config, frames[:, :5], seed=3)           # no far frame: the clip's own x_c2
+    assert (plain[1, :, 0, 0, 0] < 5).all()
+    np.testing.assert_array_equal(plain[[0, 2, 3]], out[[0, 2, 3]])

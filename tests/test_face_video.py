@@ -199,3 +199,62 @@ def test_face_clips_and_two_step_smoke_run(tmp_path, monkeypatch):
     assert any(name.startswith("ckpt-2") for name in os.listdir(tmp_path / "checkpoints"))
     model = drnet.load_trained(str(tmp_path), config)
     assert model.decode(*model.encode(clips.frames[:2])).shape == (2, 32, 32, 3)
+
+
+def _numbered_clips(num_frames=480, side=8):
+    """FaceVideoClips over synthetic frames: channel 0 holds the frame index / 1000 everywhere, channel 1 a
+    left-to-right ramp (reversed when a clip is mirrored)."""
+    from types import SimpleNamespace
+    from other_models.drnet import DrNetConfig, FaceVideoClips
+    frames = np.zeros((num_frames, side, side, 3), np.float32)
+    frames[..., 0] = (np.arange(num_frames) / 1000.0)[:, None, None]
+    frames[..., 1] = np.linspace(0.0, 1.0, side)[None, None, :]
+    config = DrNetConfig(drnet_data="face_video", image_size=32, drnet_video_far_similarity=1.0)
+    track = SimpleNamespace(frames=frames, path="synthetic.mp4", detected=np.arange(0, num_frames, 8))
+    return FaceVideoClips(track, config), config
+
+
+def test_far_frames_come_from_anywhere_in_the_split_and_share_the_clip_mirroring():
+    clips, config = _numbered_clips()
+    rng = np.random.default_rng(0)
+    batch = clips.sample(64, rng, "train", flip=True, far_frames=1)
+    t_len = config.sequence_length
+    assert batch.shape == (64, t_len + 1, 8, 8, 3)
+    index = np.rint(batch[:, :, 0, 0, 0] * 1000).astype(int)               # [64, T + 1] frame numbers
+    # clip frames: consecutive frames every stride-th frame; the far frame: any training frame, any block
+    np.testing.assert_array_equal(np.diff(index[:, :t_len], axis=1), config.drnet_video_stride)
+    far = index[:, t_len]
+    assert not clips.is_test[far].any()
+    assert len(np.unique(clips.block_id[far])) >= 3
+    assert np.abs(far - index[:, 0]).max() > config.drnet_video_block         # seconds away from its clip
+    # mirroring: the far frame's ramp runs the same way as its clip's
+    ramp = batch[:, :, 0, -1, 1] - batch[:, :, 0, 0, 1]                     # +1 plain, -1 mirrored
+    assert (ramp[:, 0] < 0).any() and (ramp[:, 0] > 0).any()
+    np.testing.assert_array_equal(np.sign(ramp[:, t_len]), np.sign(ramp[:, 0]))
+    test_batch = clips.sample(16, rng, "test", far_frames=1)
+    assert clips.is_test[np.rint(test_batch[:, -1, 0, 0, 0] * 1000).astype(int)].all()
+    # without far frames the clip stream is unchanged (same draws as before the option existed)
+    np.testing.assert_array_equal(clips.sample(4, np.random.default_rng(3)),
+                                  clips.sample(4, np.random.default_rng(3), far_frames=0))
+
+
+def test_far_similarity_targets_replace_only_the_similarity_frame():
+    from other_models.drnet import DrNetConfig, use_far_similarity_targets
+    rng = np.random.default_rng(0)
+    tuples = rng.random((4, 400, 2, 2, 1)).astype(np.float32)
+    far = rng.random((400, 2, 2, 1)).astype(np.float32) + 2.0
+    np.testing.assert_array_equal(use_far_similarity_targets(tuples, far, 0.0, rng), tuples)
+    out = use_far_similarity_targets(tuples, far, 1.0, rng)
+    np.testing.assert_array_equal(out[1], far)
+    np.testing.assert_array_equal(out[[0, 2, 3]], tuples[[0, 2, 3]])
+    assert tuples.max() < 1.0                                               # the input is not modified
+    half = use_far_similarity_targets(tuples, far, 0.5, rng)
+    replaced = (half[1] > 1.5).all(axis=(1, 2, 3))
+    assert 0.4 < replaced.mean() < 0.6
+    np.testing.assert_array_equal(half[1][~replaced], tuples[1][~replaced])
+    with pytest.raises(ValueError, match="far frames have shape"):
+        use_far_similarity_targets(tuples, far[:3], 1.0, rng)
+    with pytest.raises(ValueError, match="drnet_video_far_similarity must be in"):
+        DrNetConfig(drnet_data="face_video", drnet_video_far_similarity=1.5)
+    with pytest.raises(ValueError, match="needs drnet_data=face_video"):
+        DrNetConfig(drnet_video_far_similarity=0.5)
