@@ -57,6 +57,8 @@ Deviations from the paper / code, and why:
 * ``--drnet_skips`` (off by default: the paper's architecture) adds drnet-py's ``dcgan_unet`` skip connections,
   the content encoder's feature maps concatenated into the decoder at each resolution (drnet-py's default content
   model, also for MNIST). In our 1500-step CPU probe it did not change the content-swap result (chance).
+* ``--drnet_lr_decay_epochs`` (0 by default: drnet-py's constant rates) decays the DrNet-phase rates of E_c, E_p,
+  D and C linearly to 0 over the last epochs of that phase (GANimation's schedule; the face-video config uses it).
 * The 1x1 -> 4x4 first decoder layer is a dense layer (same map as a 4x4 VALID transposed conv on a 1x1 input).
 * Frame offsets k are drawn uniformly in [1, max_step] (Lua style) rather than drnet-py's consecutive frames
   x[0..3], for stronger disentangling pressure (spec pitfall "frame sampling").

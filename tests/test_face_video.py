@@ -177,7 +177,7 @@ def test_face_clips_and_two_step_smoke_run(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)
     small = ["--drnet_video_max_frames=100", "--drnet_video_test_every=2", "--batch_size=4", "--drnet_nf=8",
              "--image_size=32", "--drnet_epoch_size=1", "--epochs=1", "--drnet_lstm_epochs=1", "--log_every=1",
-             "--image_every=0", "--max_steps=2"]
+             "--image_every=0", "--max_steps=2", "--drnet_lr_decay_epochs=1"]
     fv = _face_flags(tmp_path, *small)
     config = config_or_input_error(drnet.DrNetConfig, fv)
     clips = drnet.load_face_clips(config, fv.video_path)
@@ -193,8 +193,10 @@ def test_face_clips_and_two_step_smoke_run(tmp_path, monkeypatch):
     augmented = clips.sample(6, np.random.default_rng(0), augment=True)
     assert augmented.shape == batch.shape and 0 <= augmented.min() and augmented.max() <= 1
     assert np.abs(augmented - batch).mean() > 0.01
+    assert config.drnet_video_far_similarity == 1.0                  # the config's far similarity targets
     metrics = registry.get("drnet").train(fv)
     assert "drnet/reconstruction" in metrics and "lstm/pose_mse" in metrics
+    assert metrics["lr/main"] == 0.0                                    # decayed to 0 by the end of the DrNet phase
     assert all(np.isfinite(v) for v in metrics.values())
     assert any(name.startswith("ckpt-2") for name in os.listdir(tmp_path / "checkpoints"))
     model = drnet.load_trained(str(tmp_path), config)
