@@ -719,9 +719,8 @@ class FaceVideoClips:
         similarity transform and one colour change, the same for all its T frames (:func:`augment_clip`, amplitudes
         ``drnet_video_shift`` / ``drnet_video_zoom`` / ``drnet_video_colour`` of the config).
         ``far_frames`` (>= 0) single frames drawn uniformly from ``pools[split]`` (all frames of the split, any
-        block, any time) are
-        appended after the T clip frames; they share their clip's mirroring and augmentation (the targets of
-        ``drnet_video_far_similarity``).
+        block, any time) are appended after the T clip frames; they share their clip's mirroring and augmentation
+        (the targets of ``drnet_video_far_similarity``).
         """
         starts = rng.choice(self.starts[split], size=count)
         clips = np.stack([self.clip(s) for s in starts])
