@@ -121,7 +121,6 @@ def main(argv):
     rng = np.random.default_rng(1)
     val_t, val_tk, val_seqs = pairs(clips, clips.starts["val"], config, FLAGS.num_pairs, rng)
     tr_t, tr_tk, tr_seqs = pairs(clips, clips.starts["train"], config, FLAGS.num_pairs, rng)
-    augment = bool(config.drnet_video_shift or config.drnet_video_zoom or config.drnet_video_colour)
     tf.random.set_seed(config.seed)
     model = drnet.DrNet(config, channels=3)
     curve, lstm_curve = [], []
@@ -140,8 +139,7 @@ def main(argv):
     last_metrics = {}
     for step in range(FLAGS.steps):
         seed = (config.seed * 1000003 + step) % (2 ** 31)
-        frames = clips.sample(config.batch_size, np.random.default_rng([seed, 1]), "train", augment=augment,
-                              far_frames=int(config.drnet_video_far_similarity > 0))
+        frames = clips.sample_training(config.batch_size, np.random.default_rng([seed, 1]))
         batch = {"frames4": drnet.frame_tuples_batch(config, frames, seed)}
         model.set_learning_rate_epoch(step / config.drnet_epoch_size)
         last_metrics = {k: float(v) for k, v in model.train_step(batch, step).items()}
@@ -177,7 +175,7 @@ def main(argv):
                                                               model.config.drnet_lstm_feedback))
         for step in range(FLAGS.lstm_steps):
             seed = (config.seed * 1000003 + 7919 * (step + 1) + FLAGS.steps) % (2 ** 31)
-            seqs = clips.sample(config.batch_size, np.random.default_rng([seed, 2]), "train", augment=augment)
+            seqs = clips.sample_training(config.batch_size, np.random.default_rng([seed, 2]), far=False)
             m = model.train_step({"sequences": seqs}, FLAGS.steps + step)
             if (step + 1) % FLAGS.lstm_eval_every == 0 or step + 1 == FLAGS.lstm_steps:
                 print("  lstm metrics:", {k: round(float(v), 6) for k, v in m.items()})

@@ -737,6 +737,16 @@ class FaceVideoClips:
         return clips
 
 
+    def sample_training(self, count: int, rng: np.random.Generator, far: bool = True) -> np.ndarray:
+        """``count`` training clips drawn as ``train.py`` draws them: :meth:`sample` of split "train", augmented
+        when the config sets any of ``drnet_video_shift`` / ``zoom`` / ``colour``, and with one far frame appended
+        when ``far`` and ``drnet_video_far_similarity`` > 0. float32 ``[count, T (+ 1), S, S, 3]`` in [0, 1]."""
+        c = self.config
+        return self.sample(count, rng, "train",
+                           augment=bool(c.drnet_video_shift or c.drnet_video_zoom or c.drnet_video_colour),
+                           far_frames=int(far and c.drnet_video_far_similarity > 0))
+
+
 def augment_clip(clip: np.ndarray, rng: np.random.Generator, shift: float, zoom: float,
                  colour: float) -> np.ndarray:
     """One random augmentation applied identically to every frame of a clip (ours; not in DrNet).
@@ -869,10 +879,7 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
         clips = load_face_clips(config, flag_values.video_path)
 
         def make_frames(seed):
-            return clips.sample(config.batch_size, np.random.default_rng([seed, 1]), "train",
-                                augment=bool(config.drnet_video_shift or config.drnet_video_zoom
-                                             or config.drnet_video_colour),
-                                far_frames=int(config.drnet_video_far_similarity > 0))
+            return clips.sample_training(config.batch_size, np.random.default_rng([seed, 1]))
         description = ("face video %s: %d frames tracked (%d with MTCNN detections), %d px RGB crops, clips of %d "
                        "frames every %d-th frame, %d training clip starts" % (
                            flag_values.video_path, len(clips.frames), len(clips.track.detected),

@@ -235,6 +235,10 @@ def test_far_frames_come_from_anywhere_in_the_split_and_share_the_clip_mirroring
     np.testing.assert_array_equal(np.sign(ramp[:, t_len]), np.sign(ramp[:, 0]))
     test_batch = clips.sample(16, rng, "test", far_frames=1)
     assert clips.is_test[np.rint(test_batch[:, -1, 0, 0, 0] * 1000).astype(int)].all()
+    # the training draw: one far frame under the config's far similarity, none for LSTM sequences
+    np.testing.assert_array_equal(clips.sample_training(5, np.random.default_rng(4)),
+                                  clips.sample(5, np.random.default_rng(4), far_frames=1))
+    assert clips.sample_training(5, np.random.default_rng(4), far=False).shape[1] == t_len
     # without far frames the clip stream is unchanged (same draws as before the option existed)
     np.testing.assert_array_equal(clips.sample(4, np.random.default_rng(3)),
                                   clips.sample(4, np.random.default_rng(3), far_frames=0))
