@@ -67,7 +67,11 @@ class Shape3DConfig:
         image_size: side S of the rendered input images and silhouettes (multiple of 8).
         shape3d_grid: G, voxel resolution (32; must be 32 for the decoder's 4 -> 32 up-sampling).
         shape3d_supervision: ``voxel`` (3D supervision) or ``mask`` (silhouettes only).
-        shape3d_views: views per shape for the mask loss (the input view first).
+        shape3d_views: views per shape and step for the mask loss (the input view first).
+        shape3d_view_pool: silhouettes rendered per training shape (0: just the ``shape3d_views`` fixed
+            views). When larger, each step supervises the input view plus ``shape3d_views - 1`` views drawn
+            at random from the pool, so over the epochs every shape is seen from many cameras at the
+            per-step cost of ``shape3d_views`` projections (PTN renders 24 views per shape).
         shape3d_latent: latent code size. shape3d_channels: base channel count.
         shape3d_train_shapes, shape3d_test_shapes: generated shapes (test shapes use another seed).
         learning_rate, batch_size, epochs, seed: as usual (Adam).
@@ -77,6 +81,7 @@ class Shape3DConfig:
     shape3d_grid: int = 32
     shape3d_supervision: str = "voxel"
     shape3d_views: int = 4
+    shape3d_view_pool: int = 0
     shape3d_latent: int = 128
     shape3d_channels: int = 16
     shape3d_train_shapes: int = 2000
@@ -93,6 +98,9 @@ class Shape3DConfig:
                 raise ValueError("%s must be positive, got %r" % (name, getattr(self, name)))
         if self.image_size % 8:
             raise ValueError("image_size must be a multiple of 8, got %d" % self.image_size)
+        if self.shape3d_view_pool and self.shape3d_view_pool < self.shape3d_views:
+            raise ValueError("shape3d_view_pool must be 0 or at least shape3d_views (%d), got %d"
+                             % (self.shape3d_views, self.shape3d_view_pool))
         if self.shape3d_grid != 32:
             raise ValueError("shape3d_grid must be 32 (the decoder up-samples 4 -> 32), got %d" % self.shape3d_grid)
         if self.shape3d_supervision not in ("voxel", "mask"):
@@ -248,20 +256,35 @@ class ShapeSet:
     masks: np.ndarray
 
 
-def generate_shapes(count: int, views: int, image_size: int, seed: int, grid: int = 32, chunk: int = 64) -> ShapeSet:
+def _random_rotations(rng: np.random.Generator, count: int, views: int) -> np.ndarray:
+    """``[count, views, 3, 3]`` float32 camera rotations, azimuth U[0, 2 pi), elevation U[-30, 30] degrees."""
+    return np.asarray([[rotation(rng.uniform(0, 2 * np.pi), np.radians(rng.uniform(-30, 30)))
+                        for _ in range(views)] for _ in range(count)], np.float32).reshape(count, views, 3, 3)
+
+
+def generate_shapes(count: int, views: int, image_size: int, seed: int, grid: int = 32, chunk: int = 64,
+                    extra_views: int = 0) -> ShapeSet:
     """Generate ``count`` random shapes (kinds uniform over :data:`SHAPE_KINDS`) and render ``views``
     random views of each (azimuth U[0, 2 pi), elevation U[-30, 30] degrees).
 
+    ``extra_views`` more views per shape (a view pool for the mask loss) come from a separate random
+    stream, so the shapes and the first ``views`` views (the input view among them) are the same with
+    or without them.
+
     Raises:
-        InputError: non-positive count or views.
+        InputError: non-positive count or views, negative extra_views.
     """
-    if count <= 0 or views <= 0:
-        raise InputError("need a positive number of shapes and views, got %d and %d" % (count, views))
+    if count <= 0 or views <= 0 or extra_views < 0:
+        raise InputError("need a positive number of shapes and views and extra_views >= 0, got %d, %d and %d"
+                         % (count, views, extra_views))
     rng = np.random.default_rng(seed)
     kinds = rng.integers(0, len(SHAPE_KINDS), count).astype(np.int32)
     voxels = np.stack([make_shape(SHAPE_KINDS[k], rng, grid) for k in kinds]).astype(np.uint8)
-    rotations = np.stack([[rotation(rng.uniform(0, 2 * np.pi), np.radians(rng.uniform(-30, 30)))
-                           for _ in range(views)] for _ in range(count)]).astype(np.float32)
+    rotations = _random_rotations(rng, count, views)
+    if extra_views:
+        rotations = np.concatenate(
+            [rotations, _random_rotations(np.random.default_rng([seed, 1]), count, extra_views)], axis=1)
+        views += extra_views
     import tensorflow as tf
 
     images = np.empty((count, image_size, image_size, 1), np.float32)
@@ -442,7 +465,9 @@ class Shape3D:
 # ---------------------------------------------------------------------------------------------- CLI
 _FLAGS = {
     "shape3d_supervision": ("string", "voxel (3D supervision) or mask (silhouettes of several views only)."),
-    "shape3d_views": ("integer", "Views per shape for the mask loss (the input view first)."),
+    "shape3d_views": ("integer", "Views per shape and step for the mask loss (the input view first)."),
+    "shape3d_view_pool": ("integer", "Silhouettes rendered per training shape; each step draws shape3d_views - 1 "
+                          "of them besides the input view (0: the shape3d_views fixed views)."),
     "shape3d_latent": ("integer", "Latent code size."),
     "shape3d_channels": ("integer", "Base channel count of the encoder / decoder."),
     "shape3d_train_shapes": ("integer", "Generated training shapes."),
@@ -457,9 +482,27 @@ def define_flags(flag_values=flags.FLAGS) -> None:
         ("float", "learning_rate", "Learning rate. Unset: the model's config default.")])
 
 
+def pick_views(rng: np.random.Generator, batch: int, views: int, pool: int) -> np.ndarray:
+    """View indices ``[batch, views]`` (int) for one step of the mask loss: column 0 is the input view 0,
+    the others are distinct views drawn from ``1 .. pool - 1`` (all of them, in order, when pool == views).
+
+    Raises:
+        InputError: pool smaller than views.
+    """
+    if pool < views:
+        raise InputError("a pool of %d views cannot supply %d views per shape" % (pool, views))
+    if pool == views:
+        return np.tile(np.arange(views), (batch, 1))
+    others = np.argsort(rng.random((batch, pool - 1)), axis=1)[:, :views - 1] + 1
+    return np.concatenate([np.zeros((batch, 1), np.int64), others], axis=1)
+
+
 def load_data(config: Shape3DConfig) -> Tuple[ShapeSet, ShapeSet]:
-    """Training shapes (seed ``seed``) and held-out shapes (seed ``seed + 1000``)."""
-    train = generate_shapes(config.shape3d_train_shapes, config.shape3d_views, config.image_size, config.seed)
+    """Training shapes (seed ``seed``; ``max(shape3d_views, shape3d_view_pool)`` views each) and held-out
+    shapes (seed ``seed + 1000``; ``shape3d_views`` views each)."""
+    extra = max(config.shape3d_view_pool - config.shape3d_views, 0)
+    train = generate_shapes(config.shape3d_train_shapes, config.shape3d_views, config.image_size, config.seed,
+                            extra_views=extra)
     test = generate_shapes(config.shape3d_test_shapes, config.shape3d_views, config.image_size, config.seed + 1000)
     return train, test
 
@@ -479,12 +522,16 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
         order = np.random.default_rng([config.seed, epoch]).permutation(len(data.images))
         for b in range(skip, steps):
             i = order[b * config.batch_size:(b + 1) * config.batch_size]
-            yield data.images[i], data.voxels[i], data.masks[i], data.rotations[i]
+            views = pick_views(np.random.default_rng([config.seed, epoch, b]), len(i), config.shape3d_views,
+                               data.masks.shape[1])
+            rows = i[:, None]
+            yield data.images[i], data.voxels[i], data.masks[rows, views], data.rotations[rows, views]
 
     return sibling.run_trainer(MODEL_NAME, model, make_dataset, steps_per_epoch=steps, epochs=config.epochs,
                                flag_values=flag_values, config=config,
-                               data_description="%d generated primitive shapes, %d views each, %s supervision"
-                               % (len(data.images), config.shape3d_views, config.shape3d_supervision))
+                               data_description="%d generated primitive shapes, %d of %d views per step, %s "
+                               "supervision" % (len(data.images), config.shape3d_views, data.masks.shape[1],
+                                                config.shape3d_supervision))
 
 
 def restore(workdir: str, model: Shape3D) -> str:

@@ -85,8 +85,45 @@ def test_two_step_smoke_run_mask_supervision(tmp_path):
     fv = _flags(["--flagfile=%s" % (repo / "configs" / "shape3d_debug.cfg"), "--workdir=%s" % tmp_path,
                  "--shape3d_supervision=mask", "--max_steps=2", "--log_every=1", "--shape3d_train_shapes=8",
                  "--shape3d_test_shapes=2", "--batch_size=4", "--shape3d_views=2", "--shape3d_channels=4",
-                 "--shape3d_latent=16", "--image_size=16"])
+                 "--shape3d_latent=16", "--image_size=16", "--shape3d_view_pool=5"])
     metrics = registry.get("shape3d").train(fv)
     assert metrics and all(np.isfinite(v) for v in metrics.values())
     assert metrics["shape3d/mask_bce"] > 0
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")) is not None
+
+
+def test_view_pool_keeps_shapes_and_first_views_and_renders_the_extra_views():
+    from other_models.shape3d import generate_shapes, project
+    base = generate_shapes(4, 2, 16, seed=3)
+    pooled = generate_shapes(4, 2, 16, seed=3, extra_views=5)
+    assert pooled.masks.shape == (4, 7, 16, 16) and pooled.rotations.shape == (4, 7, 3, 3)
+    np.testing.assert_array_equal(pooled.voxels, base.voxels)
+    np.testing.assert_array_equal(pooled.images, base.images)
+    np.testing.assert_array_equal(pooled.rotations[:, :2], base.rotations)
+    np.testing.assert_allclose(pooled.masks[:, :2], base.masks, atol=1e-6)
+    # the extra views are new cameras, and each mask is the projection of the shape in its own camera
+    assert np.abs(pooled.rotations[:, 2:] - pooled.rotations[:, :1]).max() > 0.1
+    sil, _ = project(pooled.voxels.astype(np.float32), pooled.rotations[:, 6], 16)
+    np.testing.assert_allclose(pooled.masks[:, 6], sil.numpy(), atol=1e-5)
+
+
+def test_pick_views_keeps_the_input_view_and_draws_distinct_pool_views():
+    from other_models.shape3d import pick_views
+    from ganimation_tl.errors import InputError
+    rng = np.random.default_rng(0)
+    picks = pick_views(rng, 500, 3, 24)
+    assert picks.shape == (500, 3) and (picks[:, 0] == 0).all()
+    assert ((picks[:, 1:] >= 1) & (picks[:, 1:] < 24)).all()
+    assert (picks[:, 1] != picks[:, 2]).all()
+    assert len(np.unique(picks[:, 1:])) == 23            # every pool view gets used
+    np.testing.assert_array_equal(pick_views(rng, 2, 3, 3), [[0, 1, 2], [0, 1, 2]])
+    with pytest.raises(InputError, match="pool of 2"):
+        pick_views(rng, 2, 3, 2)
+
+
+def test_view_pool_smaller_than_views_is_input_error_naming_the_flag(tmp_path):
+    import other_models.shape3d as s3d
+    from ganimation_tl.errors import InputError
+    fv = _flags(["--shape3d_views=3", "--shape3d_view_pool=2", "--workdir=%s" % tmp_path])
+    with pytest.raises(InputError, match="shape3d_view_pool"):
+        s3d.train(fv)
