@@ -31,6 +31,7 @@ setup(
         "tensorboard==2.21.0",       # tf.summary needs it (tensorflow-cpu 2.21 does not pull it)
         "mtcnn==1.0.0",              # face detector with 5 landmarks; weights ship in the wheel
         "scikit-image==0.26.0",      # real background photos for the synthetic faces (no download)
+        "scipy==1.17.1",             # ndimage / spatial / optimize in sibling models (also a scikit-image dependency)
     ],
     extras_require={
         "test": ["pytest==9.0.3", "hypothesis==6.155.2"],

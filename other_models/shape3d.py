@@ -22,7 +22,8 @@ Equations (our notation):
 * losses: voxel supervision ``L_vox = mean BCE(V_hat, V)``; mask supervision
   ``L_mask = mean_v mean BCE(S(V_hat, R_v), S(V, R_v))`` over ``--shape3d_views`` views per shape
   (the input view first);
-* metric: voxel IoU ``|V_hat > t  AND  V| / |V_hat > t  OR  V|`` on held-out shapes.
+* metric: voxel IoU ``|V_hat > t  AND  V| / |V_hat > t  OR  V|`` on held-out shapes, after filling the
+  enclosed cavities of ``V_hat > t`` (solid reconstructions, see below; raw IoU reported too).
 
 Data (generated here, :class:`PrimitiveShapes`): boxes, cylinders, spheres, unions of 2-3 of them,
 chair-like (seat, four legs, back) and table-like (top, four legs) assemblies with random sizes,
@@ -42,6 +43,11 @@ Deviations / inferred details:
   transposed convs (4 -> 8 -> 16 -> 32).
 * Thresholds t for IoU are chosen on training shapes, separately for each model and for the mean-shape
   baseline (mask-supervised occupancies are less calibrated than voxel-supervised ones).
+* Reconstructions are solid (ours): enclosed cavities of the thresholded grid are filled
+  (:func:`fill_cavities`, for every model and the mean-shape baseline). Silhouettes constrain only the
+  visual hull: behind a ray's first occupied voxel the mask loss has no gradient, and a silhouette-
+  supervised grid can stay a hollow shell (seed 1: 74% of the voxels 2 or more inside the surface found,
+  against 99% with voxel supervision). Raw IoUs are reported alongside.
 """
 from __future__ import annotations
 
@@ -373,10 +379,34 @@ def build_network(image_size: int, latent: int, channels: int, name: str = "s3d"
     return tl.models.Model(inputs=inputs, outputs=x, name=unique_model_name(name))
 
 
-def voxel_iou(predicted: np.ndarray, truth: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """Per-shape IoU of ``predicted > threshold`` against ``truth > 0.5``; arrays ``[N, G, G, G]`` -> ``[N]``
-    (1.0 when both are empty)."""
+def fill_cavities(occupied: np.ndarray) -> np.ndarray:
+    """Solid version of binary grids: empty voxels not connected (6-connectivity) to the grid's border are
+    filled. bool ``[N, G, G, G]`` -> bool ``[N, G, G, G]`` (``scipy.ndimage.binary_fill_holes`` per shape).
+
+    Silhouettes say nothing about an object's inside: once a ray is opaque the silhouette loss has no
+    gradient for the voxels behind its first occupied one, so a silhouette-supervised grid can come out as
+    a closed shell around an empty core. Every shape of the data is solid, so the reconstruction fills
+    enclosed cavities (ours; applied alike to every model and to the mean-shape baseline).
+    """
+    from scipy import ndimage
+    occupied = np.asarray(occupied, bool)
+    return np.stack([ndimage.binary_fill_holes(v) for v in occupied]) if len(occupied) else occupied
+
+
+def interior_recall(predicted: np.ndarray, truth: np.ndarray, threshold: float = 0.5, depth: int = 2) -> float:
+    """Fraction of the true voxels at least ``depth`` voxels inside the surface (binary erosion) that
+    ``predicted > threshold`` marks occupied; arrays ``[N, G, G, G]``. Diagnoses hollow reconstructions."""
+    from scipy import ndimage
+    inner = np.stack([ndimage.binary_erosion(v > 0.5, iterations=depth) for v in np.asarray(truth)])
+    return float((np.asarray(predicted) > threshold)[inner].mean()) if inner.any() else 1.0
+
+
+def voxel_iou(predicted: np.ndarray, truth: np.ndarray, threshold: float = 0.5, solid: bool = False) -> np.ndarray:
+    """Per-shape IoU of ``predicted > threshold`` (with ``solid``, after :func:`fill_cavities`) against
+    ``truth > 0.5``; arrays ``[N, G, G, G]`` -> ``[N]`` (1.0 when both are empty)."""
     p = np.asarray(predicted) > threshold
+    if solid:
+        p = fill_cavities(p)
     t = np.asarray(truth) > 0.5
     inter = np.sum(p & t, axis=(1, 2, 3))
     union = np.sum(p | t, axis=(1, 2, 3))
@@ -441,6 +471,13 @@ class Shape3D:
         images, voxels, masks, rotations = batch
         return self._step(tf.constant(images), tf.constant(voxels, tf.float32), tf.constant(masks),
                           tf.constant(rotations))
+
+    def reconstruct(self, images: np.ndarray, threshold: float = 0.5, solid: bool = True) -> np.ndarray:
+        """Binary occupancy ``[N, 32, 32, 32]`` (bool, indexed [x, y, z], y up) for images ``[N, S, S, 1]`` in
+        [0, 1]: :meth:`predict` above ``threshold``, with enclosed cavities filled when ``solid``
+        (:func:`fill_cavities`)."""
+        occupied = self.predict(images) > threshold
+        return fill_cavities(occupied) if solid else occupied
 
     def predict(self, images: np.ndarray, batch: int = 64) -> np.ndarray:
         """Occupancy probabilities ``[N, 32, 32, 32]`` in [0, 1] for images ``[N, S, S, 1]`` in [0, 1]."""

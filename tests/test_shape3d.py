@@ -127,3 +127,45 @@ def test_view_pool_smaller_than_views_is_input_error_naming_the_flag(tmp_path):
     fv = _flags(["--shape3d_views=3", "--shape3d_view_pool=2", "--workdir=%s" % tmp_path])
     with pytest.raises(InputError, match="shape3d_view_pool"):
         s3d.train(fv)
+
+
+def test_fill_cavities_fills_a_closed_shell_but_not_an_open_cup():
+    from other_models.shape3d import fill_cavities
+    shell = np.zeros((32, 32, 32), bool)
+    shell[8:24, 8:24, 8:24] = True
+    solid = shell.copy()
+    shell[10:22, 10:22, 10:22] = False                 # closed hollow box
+    cup = shell.copy()
+    cup[10:22, 22:24, 10:22] = False                   # lid removed: the cavity reaches the outside
+    out = fill_cavities(np.stack([shell, cup, np.zeros_like(shell)]))
+    np.testing.assert_array_equal(out[0], solid)
+    np.testing.assert_array_equal(out[1], cup)
+    assert not out[2].any()
+
+
+def test_solid_iou_and_interior_recall_of_a_hollow_prediction():
+    from other_models.shape3d import interior_recall, voxel_iou
+    truth = np.zeros((1, 32, 32, 32), np.float32)
+    truth[0, 8:24, 8:24, 8:24] = 1
+    hollow = truth.copy()
+    hollow[0, 10:22, 10:22, 10:22] = 0
+    raw = voxel_iou(hollow, truth, 0.5)[0]
+    assert raw == pytest.approx(1 - 12 ** 3 / 16 ** 3)
+    assert voxel_iou(hollow, truth, 0.5, solid=True)[0] == pytest.approx(1.0)
+    # eroded by 2: the 12^3 core is the interior, none of it predicted; the full box finds all of it
+    assert interior_recall(hollow, truth, 0.5) == pytest.approx(0.0)
+    assert interior_recall(truth, truth, 0.5) == pytest.approx(1.0)
+
+
+def test_reconstruct_returns_the_thresholded_grid_with_cavities_filled():
+    from other_models.shape3d import Shape3D, Shape3DConfig, fill_cavities
+    model = Shape3D(Shape3DConfig(image_size=16, shape3d_channels=4, shape3d_latent=16))
+    images = np.random.default_rng(0).random((3, 16, 16, 1)).astype(np.float32)
+    probs = model.predict(images)
+    t = float(np.quantile(probs, 0.5))
+    raw = model.reconstruct(images, t, solid=False)
+    solid = model.reconstruct(images, t)
+    assert raw.shape == solid.shape == (3, 32, 32, 32) and raw.dtype == bool
+    np.testing.assert_array_equal(raw, probs > t)
+    np.testing.assert_array_equal(solid, fill_cavities(probs > t))
+    assert (solid >= raw).all()
