@@ -394,8 +394,10 @@ def fill_cavities(occupied: np.ndarray) -> np.ndarray:
 
 
 def interior_recall(predicted: np.ndarray, truth: np.ndarray, threshold: float = 0.5, depth: int = 2) -> float:
-    """Fraction of the true voxels at least ``depth`` voxels inside the surface (binary erosion) that
-    ``predicted > threshold`` marks occupied; arrays ``[N, G, G, G]``. Diagnoses hollow reconstructions."""
+    """Fraction in [0, 1] of the true voxels at least ``depth`` voxels inside the surface (binary erosion of
+    ``truth > 0.5``) that ``predicted > threshold`` marks occupied; ``predicted`` occupancy probabilities in
+    [0, 1] and ``truth`` in {0, 1}, both ``[N, G, G, G]``; 1.0 when no true voxel is that deep. Diagnoses
+    hollow reconstructions (ours, not from the paper line)."""
     from scipy import ndimage
     inner = np.stack([ndimage.binary_erosion(v > 0.5, iterations=depth) for v in np.asarray(truth)])
     return float((np.asarray(predicted) > threshold)[inner].mean()) if inner.any() else 1.0
@@ -474,8 +476,9 @@ class Shape3D:
 
     def reconstruct(self, images: np.ndarray, threshold: float = 0.5, solid: bool = True) -> np.ndarray:
         """Binary occupancy ``[N, 32, 32, 32]`` (bool, indexed [x, y, z], y up) for images ``[N, S, S, 1]`` in
-        [0, 1]: :meth:`predict` above ``threshold``, with enclosed cavities filled when ``solid``
-        (:func:`fill_cavities`)."""
+        [0, 1]: :meth:`predict` above ``threshold`` (a probability in (0, 1); ``bench/eval_shape3d.py`` picks it on
+        training shapes), with enclosed cavities filled when ``solid`` (:func:`fill_cavities`; our deviation,
+        see the module docstring)."""
         occupied = self.predict(images) > threshold
         return fill_cavities(occupied) if solid else occupied
 
