@@ -15,10 +15,11 @@ from ganimation_tl.errors import InputError, TrainingError
 
 registry.load_all()
 flags.DEFINE_string("model", "ganimation", "Model to train: one of %s." % ", ".join(registry.names()))
-flags.DEFINE_bool("low_memory", False, "Return freed memory to the operating system (TensorFlow tensors from "
+flags.DEFINE_bool("low_memory", None, "Return freed memory to the operating system (TensorFlow tensors from "
                   "malloc instead of its never-shrinking pool, glibc mmap threshold 256 KiB): lower peak memory, "
                   "slower steps (GANimation 128 px batch 4: peak 3.2 -> 2.2 GB, about 25%% slower; README "
-                  "'Speed'). Any model.")
+                  "'Speed'). Any model. Unset (the default): on for models that ask for it (GANimation) when no "
+                  "GPU is visible, off otherwise; --nolow_memory turns it off.")
 for _entry_name in registry.names():
     registry.get(_entry_name).define_flags(flags.FLAGS)
 FLAGS = flags.FLAGS
@@ -27,7 +28,15 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError("unexpected arguments: %s" % " ".join(argv[1:]))
-    if FLAGS.low_memory:
+    try:
+        entry = registry.get(FLAGS.model)
+    except InputError as error:
+        print("error: %s" % error, file=sys.stderr)
+        return 2
+    low_memory = FLAGS.low_memory
+    if low_memory is None:
+        low_memory = entry.low_memory_on_cpu and not runtime.gpu_visible()
+    if low_memory:
         try:
             applied = runtime.enable_low_memory()
         except RuntimeError as error:
@@ -36,7 +45,6 @@ def main(argv):
         logging.info("Low-memory mode: TensorFlow tensors from malloc, glibc mmap threshold %s.",
                      "%d bytes" % applied["mmap_threshold"] if applied["mmap_threshold"] else "unchanged (not glibc)")
     try:
-        entry = registry.get(FLAGS.model)
         metrics = entry.train(FLAGS)
     except InputError as error:
         print("error: %s" % error, file=sys.stderr)

@@ -9,7 +9,9 @@ If ``--workdir`` holds no checkpoint, GANimation is first trained there by the p
 
     python train.py --flagfile=configs/ganimation_cpu.cfg --workdir=WORKDIR --max_minutes=TRAIN_MINUTES
 
-(64 px reduced config, synthetic faces of seed 0 rendered on the fly). If ``--regressor_dir`` holds no
+(64 px reduced config, synthetic faces of seed 0 rendered on the fly; train.py's precision default applies:
+bfloat16 convolutions on a CPU with native bfloat16, ``--train_flags=--nobf16`` for float32). If
+``--regressor_dir`` holds no
 saved AU regressor, one is trained (``ganimation_tl.au_regressor``) on ``--regressor_faces`` synthetic
 faces of seed ``--regressor_seed``.
 

@@ -23,12 +23,15 @@ _BUILTIN_MODULES = ("ganimation_tl.ganimation_task",)
 @dataclasses.dataclass(frozen=True)
 class ModelEntry:
     """A trainable model. ``define_flags(flag_values)`` adds its flags (idempotently);
-    ``train(flag_values) -> dict`` trains it and returns its final metrics."""
+    ``train(flag_values) -> dict`` trains it and returns its final metrics. ``low_memory_on_cpu``: ``train.py``
+    turns the low-memory mode (:mod:`ganimation_tl.runtime`) on by default when this model trains on a host without
+    GPU (``--low_memory`` / ``--nolow_memory`` override)."""
 
     name: str
     summary: str
     define_flags: Callable
     train: Callable
+    low_memory_on_cpu: bool = False
 
 
 def register(entry: ModelEntry) -> ModelEntry:

@@ -14,7 +14,7 @@ import ctypes
 import ctypes.util
 import os
 
-__all__ = ["LOW_MEMORY_MMAP_THRESHOLD", "enable_low_memory", "set_mmap_threshold"]
+__all__ = ["LOW_MEMORY_MMAP_THRESHOLD", "enable_low_memory", "gpu_visible", "set_mmap_threshold"]
 
 LOW_MEMORY_MMAP_THRESHOLD = 256 * 1024
 """Bytes: buffers at least this large are mmap-ed by glibc (and unmapped when freed) in the low-memory mode."""
@@ -50,8 +50,10 @@ def enable_low_memory(mmap_threshold: int = LOW_MEMORY_MMAP_THRESHOLD) -> dict:
     """Turn on the low-memory mode (module docstring) for this process; call before TensorFlow's first operation.
 
     Sets ``TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1`` (read when TensorFlow creates its CPU allocator, at the first
-    operation, so importing TensorFlow earlier is fine) and glibc's mmap threshold, then checks with a 4 MB tensor
-    that TensorFlow's pool allocator is not in use.
+    operation, so importing TensorFlow earlier is fine) and glibc's mmap threshold. If TensorFlow has already
+    started (its eager context is initialised), it then checks with a 4 MB tensor that the pool allocator is not in
+    use; before that it runs no operation, so a ``MultiWorkerMirroredStrategy`` can still be created afterwards
+    (tested).
 
     Args:
         mmap_threshold: bytes, see :func:`set_mmap_threshold`.
@@ -68,7 +70,13 @@ def enable_low_memory(mmap_threshold: int = LOW_MEMORY_MMAP_THRESHOLD) -> dict:
     os.environ["TF_ONEDNN_USE_SYSTEM_ALLOCATOR"] = "1"
     applied = set_mmap_threshold(mmap_threshold)
     import tensorflow as tf
+    from tensorflow.python.eager import context as eager_context
 
+    result = {"system_allocator": True, "mmap_threshold": int(mmap_threshold) if applied else None}
+    if not getattr(eager_context.context(), "_initialized", True):
+        # TensorFlow has not started, so its allocator will read the setting. No probe: a first operation here
+        # would start TensorFlow before a MultiWorkerMirroredStrategy could configure its collective ops.
+        return result
     probe = tf.zeros([1 << 20], tf.float32)   # 4 MB
     try:
         held = tf.config.experimental.get_memory_info("CPU:0")["current"]
@@ -78,4 +86,12 @@ def enable_low_memory(mmap_threshold: int = LOW_MEMORY_MMAP_THRESHOLD) -> dict:
     if held >= 4 << 20:
         raise RuntimeError("the low-memory mode must be enabled before TensorFlow's first operation in the process "
                            "(TensorFlow's CPU pool allocator already holds %d bytes)" % held)
-    return {"system_allocator": True, "mmap_threshold": int(mmap_threshold) if applied else None}
+    return result
+
+
+def gpu_visible() -> bool:
+    """True if TensorFlow sees a GPU. Lists physical devices only, so the low-memory mode can still be enabled
+    afterwards (tested)."""
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))

@@ -32,6 +32,15 @@ def test_low_memory_mode_replaces_the_pool_allocator():
     assert int(held[1]) >= 64 << 20
 
 
+def test_gpu_check_leaves_the_low_memory_mode_possible():
+    """train.py asks whether a GPU is visible before it decides on the low-memory mode: that question must not start
+    TensorFlow's pool allocator."""
+    result = _python("from ganimation_tl import runtime\nprint('GPU', runtime.gpu_visible())\n"
+                     "print('MODE', runtime.enable_low_memory())")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "GPU False" in result.stdout and "'system_allocator': True" in result.stdout
+
+
 def test_low_memory_mode_too_late_is_refused():
     result = _python("import tensorflow as tf; x = tf.zeros([1 << 22]); x = x + 1\n"
                      "from ganimation_tl import runtime\n"

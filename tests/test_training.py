@@ -9,6 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ganimation_tl.editing import cpu_supports_bfloat16
+from ganimation_tl.errors import InputError
+from ganimation_tl.ganimation_task import resolve_bf16
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -153,6 +157,19 @@ def test_train_cli_defaults_to_generated_synthetic_faces(tmp_path):
     saved = json.loads((workdir / "config.json").read_text())
     assert saved["data"].startswith("synthetic faces (8 per epoch") and saved["num_faces"] == 8
     assert (workdir / "checkpoints" / "ckpt-2.index").is_file()
+    # Precision left unset: bfloat16 exactly on a CPU with native bfloat16 (this project's CI host has it).
+    expected = "bfloat16" if cpu_supports_bfloat16() else "float32"
+    assert saved["precision"] == expected and expected in result.stderr
+    forced = run_cli("--flagfile=%s" % (REPO / "configs" / "ganimation_debug.cfg"), "--workdir=%s" % (tmp_path / "f32"),
+                     "--synthetic_faces=8", "--max_steps=1", "--nobf16")
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert json.loads((tmp_path / "f32" / "config.json").read_text())["precision"] == "float32"
+    # The low-memory mode is GANimation's default on a host without GPU; --nolow_memory turns it off.
+    assert "Low-memory mode: TensorFlow tensors from malloc" in result.stderr
+    assert "Low-memory mode" in forced.stderr
+    off = run_cli("--flagfile=%s" % (REPO / "configs" / "ganimation_debug.cfg"), "--workdir=%s" % (tmp_path / "off"),
+                  "--synthetic_faces=8", "--max_steps=1", "--nolow_memory")
+    assert off.returncode == 0 and "Low-memory mode" not in off.stderr, off.stderr[-3000:]
     bad = run_cli("--workdir=%s" % (tmp_path / "x"), "--synthetic_faces=0")
     assert bad.returncode == 2 and "--synthetic_faces must be positive" in bad.stderr
 
@@ -164,3 +181,15 @@ def test_train_cli_unknown_and_conflicting_flags(tmp_path):
     assert conflict.returncode == 2 and "--image_dir needs --au_csv" in conflict.stderr
     budget = run_cli("--max_minutes=-1", "--workdir=%s" % (tmp_path / "wd"))
     assert budget.returncode == 2 and "--max_minutes must be positive" in budget.stderr
+
+
+@pytest.mark.parametrize("requested, cpu_bf16, gpus, expected", [
+    (None, True, 0, True), (None, False, 0, False), (None, True, 1, False),
+    (False, True, 0, False), (True, True, 0, True), (True, True, 2, True)])
+def test_bf16_default_follows_the_hardware(requested, cpu_bf16, gpus, expected):
+    assert resolve_bf16(requested, cpu_bf16, gpus) is expected
+
+
+def test_bf16_forced_on_a_cpu_without_it_is_an_input_error():
+    with pytest.raises(InputError, match="no native bfloat16.*--nobf16"):
+        resolve_bf16(True, False, 0)
