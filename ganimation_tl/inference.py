@@ -86,8 +86,9 @@ class InferOptions:
         save_masks: also write the attention / colour masks and a panel per face.
         max_frames: with ``video``, edit at most this many frames (0: all).
         bf16: run the generator in bfloat16 where the CPU supports it natively (about 1.6x faster, the
-            edit differs by a few grey levels; see ``ganimation_tl.editing.onednn_bfloat16``). Ignored
-            when :func:`run` is given a backend.
+            edit differs by a few grey levels; see ``ganimation_tl.editing.onednn_bfloat16``). True: asked
+            for (a warning and float32 on other CPUs); None: automatic, bfloat16 exactly where the CPU has it
+            (``infer.py``'s default); False: float32. Ignored when :func:`run` is given a backend.
     """
 
     image: Optional[str] = None
@@ -105,7 +106,7 @@ class InferOptions:
     max_side: int = 1024
     save_masks: bool = False
     max_frames: int = 0
-    bf16: bool = False
+    bf16: Optional[bool] = False
 
 
 @dataclasses.dataclass
@@ -119,6 +120,8 @@ class InferReport:
         faces: number of faces edited (summed over frames for a video).
         summary: one line describing the result.
         timings: seconds per phase (``load``, ``faces`` (detect, align, estimate), ``edit``, ``write``).
+        precision: the generator's arithmetic, ``"bfloat16"`` or ``"float32"`` (``""`` when :func:`run` was given
+            a backend).
     """
 
     written: List[str] = dataclasses.field(default_factory=list)
@@ -127,6 +130,7 @@ class InferReport:
     faces: int = 0
     summary: str = ""
     timings: Dict[str, float] = dataclasses.field(default_factory=dict)
+    precision: str = ""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -488,11 +492,12 @@ def run(options: InferOptions, backend=None, detector=None,
     report = InferReport()
     t0 = time.perf_counter()
     if backend is None:
-        bfloat16 = o.bf16 and cpu_supports_bfloat16()
+        bfloat16 = o.bf16 is not False and cpu_supports_bfloat16()
         if o.bf16 and not bfloat16:
             report.warnings.append("--bf16: this CPU has no native bfloat16 (avx512_bf16 / amx_bf16); "
                                    "running in float32")
         backend = load_backend(o.workdir, o.saved_model, bfloat16=bfloat16)
+        report.precision = "bfloat16" if bfloat16 else "float32"
     report.timings["load"] = time.perf_counter() - t0
     editor = FaceEditor(backend, detector or FaceDetector(min_face_size=o.min_face_size))
 
