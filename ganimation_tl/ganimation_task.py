@@ -119,32 +119,6 @@ def check_workdir_config(workdir: str, config) -> None:
                          % (workdir, ", ".join(diffs)))
 
 
-def resolve_bf16(requested, cpu_has_bfloat16: bool, num_gpus: int) -> bool:
-    """Whether GANimation trains with oneDNN's bfloat16 rewrite (``--bf16``).
-
-    Args:
-        requested: the flag: True (``--bf16``), False (``--nobf16``) or None (unset: automatic).
-        cpu_has_bfloat16: the CPU has native bfloat16 arithmetic
-            (:func:`ganimation_tl.editing.cpu_supports_bfloat16`).
-        num_gpus: GPUs visible to TensorFlow.
-
-    Returns:
-        ``requested`` when given; otherwise True exactly when the CPU has native bfloat16 and no GPU is visible
-        (training runs on that CPU). Measured on this project's 2-core AVX512-BF16 host (README "Speed"): 0.6-0.75x
-        the float32 step time, and on the 64-px synthetic-face evaluation the same scores as float32 within
-        seed-to-seed spread. On a GPU host the rewrite would touch nothing.
-
-    Raises:
-        InputError: ``--bf16`` on a CPU without native bfloat16 (emulated bfloat16 is slower than float32).
-    """
-    if requested is None:
-        return bool(cpu_has_bfloat16) and num_gpus == 0
-    if requested and not cpu_has_bfloat16:
-        raise InputError("--bf16: this CPU has no native bfloat16 (avx512_bf16 / amx_bf16 in /proc/cpuinfo); "
-                         "emulated bfloat16 is slower than float32, so train with --nobf16")
-    return bool(requested)
-
-
 def synthetic_source(config, flag_values=flags.FLAGS):
     """The embedded default data: ``--synthetic_faces`` generated faces, rendered on the fly.
 
@@ -199,9 +173,9 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
             raise InputError("--%s must be positive, got %d" % (name, value))
     if flag_values.max_minutes is not None and not flag_values.max_minutes > 0:
         raise InputError("--max_minutes must be positive, got %r" % flag_values.max_minutes)
-    import tensorflow as tf
     from ganimation_tl.editing import cpu_supports_bfloat16, onednn_bfloat16
-    bfloat16 = resolve_bf16(flag_values.bf16, cpu_supports_bfloat16(), len(tf.config.list_physical_devices("GPU")))
+    from ganimation_tl.runtime import gpu_visible, resolve_bf16
+    bfloat16 = resolve_bf16(flag_values.bf16, cpu_supports_bfloat16(), gpu_visible())
     replicas = strategy.num_replicas_in_sync
     if config.batch_size < replicas:
         raise InputError("--batch_size=%d is smaller than the %d replicas of --strategy=%s; every replica needs "

@@ -88,7 +88,8 @@ class InferOptions:
         bf16: run the generator in bfloat16 where the CPU supports it natively (about 1.6x faster, the
             edit differs by a few grey levels; see ``ganimation_tl.editing.onednn_bfloat16``). True: asked
             for (a warning and float32 on other CPUs); None: automatic, bfloat16 exactly where the CPU has it
-            (``infer.py``'s default); False: float32. Ignored when :func:`run` is given a backend.
+            and no GPU is visible (``infer.py``'s default, :func:`ganimation_tl.runtime.resolve_bf16`); False:
+            float32. Ignored when :func:`run` is given a backend.
     """
 
     image: Optional[str] = None
@@ -485,6 +486,7 @@ def run(options: InferOptions, backend=None, detector=None,
         ganimation_tl.video.VideoWriteError: OpenCV cannot write or read back an MP4 (nothing is written).
     """
     from ganimation_tl.editing import FaceEditor, cpu_supports_bfloat16, load_backend
+    from ganimation_tl.runtime import gpu_visible, resolve_bf16
     from ganimation_tl.faces import FaceDetector
 
     o = options
@@ -492,8 +494,10 @@ def run(options: InferOptions, backend=None, detector=None,
     report = InferReport()
     t0 = time.perf_counter()
     if backend is None:
-        bfloat16 = o.bf16 is not False and cpu_supports_bfloat16()
-        if o.bf16 and not bfloat16:
+        try:
+            bfloat16 = resolve_bf16(o.bf16, cpu_supports_bfloat16(), gpu_visible())
+        except InputError:
+            bfloat16 = False
             report.warnings.append("--bf16: this CPU has no native bfloat16 (avx512_bf16 / amx_bf16); "
                                    "running in float32")
         backend = load_backend(o.workdir, o.saved_model, bfloat16=bfloat16)

@@ -14,7 +14,7 @@ import ctypes
 import ctypes.util
 import os
 
-__all__ = ["LOW_MEMORY_MMAP_THRESHOLD", "enable_low_memory", "gpu_visible", "set_mmap_threshold"]
+__all__ = ["LOW_MEMORY_MMAP_THRESHOLD", "enable_low_memory", "gpu_visible", "resolve_bf16", "set_mmap_threshold"]
 
 LOW_MEMORY_MMAP_THRESHOLD = 256 * 1024
 """Bytes: buffers at least this large are mmap-ed by glibc (and unmapped when freed) in the low-memory mode."""
@@ -95,3 +95,32 @@ def gpu_visible() -> bool:
     import tensorflow as tf
 
     return bool(tf.config.list_physical_devices("GPU"))
+
+
+def resolve_bf16(requested, cpu_has_bfloat16: bool, gpu_is_visible: bool) -> bool:
+    """Whether the GANimation generator (training: every traced step) runs with oneDNN's bfloat16 rewrite; the one
+    rule behind ``train.py --bf16`` and ``infer.py --bf16``.
+
+    Args:
+        requested: the flag: True (``--bf16``), False (``--nobf16``) or None (unset: automatic).
+        cpu_has_bfloat16: the CPU has native bfloat16 arithmetic
+            (:func:`ganimation_tl.editing.cpu_supports_bfloat16`).
+        gpu_is_visible: TensorFlow sees a GPU (:func:`gpu_visible`).
+
+    Returns:
+        ``requested`` when given; otherwise True exactly when the CPU has native bfloat16 and no GPU is visible.
+        Measured on this project's 2-core AVX512-BF16 host (README "Speed", ``docs/synthetic_eval.md``): training
+        0.6-0.75x the float32 step time with the same synthetic-face evaluation scores within run-to-run spread;
+        the generator forward 0.42-0.51x PyTorch's.
+
+    Raises:
+        InputError: ``requested`` True on a CPU without native bfloat16 (emulated bfloat16 is slower than float32).
+    """
+    from ganimation_tl.errors import InputError
+
+    if requested is None:
+        return bool(cpu_has_bfloat16) and not gpu_is_visible
+    if requested and not cpu_has_bfloat16:
+        raise InputError("--bf16: this CPU has no native bfloat16 (avx512_bf16 / amx_bf16 in /proc/cpuinfo); "
+                         "emulated bfloat16 is slower than float32, so use --nobf16")
+    return bool(requested)

@@ -405,7 +405,8 @@ def interior_recall(predicted: np.ndarray, truth: np.ndarray, threshold: float =
 
 def voxel_iou(predicted: np.ndarray, truth: np.ndarray, threshold: float = 0.5, solid: bool = False) -> np.ndarray:
     """Per-shape IoU of ``predicted > threshold`` (with ``solid``, after :func:`fill_cavities`) against
-    ``truth > 0.5``; arrays ``[N, G, G, G]`` -> ``[N]`` (1.0 when both are empty)."""
+    ``truth > 0.5``; arrays ``[N, G, G, G]`` (occupancy probabilities in [0, 1]) -> ``[N]`` IoUs in [0, 1] (1.0 when
+    both are empty)."""
     p = np.asarray(predicted) > threshold
     if solid:
         p = fill_cavities(p)

@@ -11,7 +11,7 @@ import pytest
 
 from ganimation_tl.editing import cpu_supports_bfloat16
 from ganimation_tl.errors import InputError
-from ganimation_tl.ganimation_task import resolve_bf16
+from ganimation_tl.runtime import resolve_bf16
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -183,13 +183,13 @@ def test_train_cli_unknown_and_conflicting_flags(tmp_path):
     assert budget.returncode == 2 and "--max_minutes must be positive" in budget.stderr
 
 
-@pytest.mark.parametrize("requested, cpu_bf16, gpus, expected", [
-    (None, True, 0, True), (None, False, 0, False), (None, True, 1, False),
-    (False, True, 0, False), (True, True, 0, True), (True, True, 2, True)])
-def test_bf16_default_follows_the_hardware(requested, cpu_bf16, gpus, expected):
-    assert resolve_bf16(requested, cpu_bf16, gpus) is expected
+@pytest.mark.parametrize("requested, cpu_bf16, gpu, expected", [
+    (None, True, False, True), (None, False, False, False), (None, True, True, False),
+    (False, True, False, False), (True, True, False, True), (True, True, True, True)])
+def test_bf16_default_follows_the_hardware(requested, cpu_bf16, gpu, expected):
+    assert resolve_bf16(requested, cpu_bf16, gpu) is expected
 
 
 def test_bf16_forced_on_a_cpu_without_it_is_an_input_error():
     with pytest.raises(InputError, match="no native bfloat16.*--nobf16"):
-        resolve_bf16(True, False, 0)
+        resolve_bf16(True, False, False)
