@@ -8,21 +8,22 @@ verdicts). It trains the CDRD model of the flags with its own ``train_step`` (no
 step 0 and every ``--probe_every`` iterations, prints and appends to ``--probe_output`` (JSON lines):
 
 * ``valid_target_acc``: argmax D_l(x_T) through the target branch on the *unlabelled target training*
-  images (MNIST ``valid`` split; their labels are read here for diagnosis only, never by training);
+  images (MNIST ``valid`` split, or the scikit-learn target's training images; their labels are read here for
+  diagnosis only, never by training);
 * ``valid_source_branch_acc``: the same images through the source branch;
 * ``branch_agreement``: how often the two branches agree on those images (needs no target label);
 * ``source_acc``: D_l on the held-out source images;
 * ``gt_by_oracle`` / ``gt_by_source_lenet`` / ``gt_by_source_branch``: fraction of G_T(z, l) (50 fixed z x
-  l = 0..9) labelled l by an MNIST oracle LeNet (MNIST ``train``, preprocessed like the target, judge
-  only), by the source-only LeNet,
+  l = 0..9) labelled l by a target oracle LeNet (``eval_cdrd.oracle_training_set``: MNIST ``train``,
+  preprocessed like the target, or the labelled scikit-learn target images; judge only), by the source-only LeNet,
   and by D_l's *source* branch (the last two need no target label);
 * ``gs_by_source_lenet``: G_S(z, l) labelled l by the source-only LeNet;
 * ``criterion``: the label-free selection criterion of ``other_models.cdrd.selection_criterion``.
 
-It also prints, per label l, the digit the MNIST oracle most often sees in G_T(z, l), and writes the
+It also prints, per label l, the digit the target oracle most often sees in G_T(z, l), and writes the
 model's sample grid (rows G_S(z, 0..9), G_T(z, 0..9) for two z) to ``<probe_output>.step<N>.png``.
 
-The MNIST ``test`` split is never touched.
+The target test images (MNIST ``test``, or the held-out scikit-learn digits) are never touched.
 """
 from __future__ import annotations
 
@@ -48,17 +49,12 @@ def main(argv):
     import cv2
     import numpy as np
     import other_models.cdrd as cdrd
-    from ganimation_tl.datasets.digits import load_mnist
 
     config, data, model = cdrd.build(FLAGS)
     source_only = eval_cdrd.train_lenet("probe_source_only", data.source_train, data.source_train_labels,
                                         FLAGS.reference_steps, config.seed)
-    mnist_x, mnist_y = load_mnist(FLAGS.mnist_path, "train")
-    order = np.random.default_rng(config.seed).permutation(len(mnist_x))[:10000]
-    oracle_x = mnist_x[order] * 2.0 - 1.0
-    if config.cdrd_target_bottleneck:  # the oracle judges the target as CDRD sees it
-        oracle_x = cdrd.bottleneck_digits(oracle_x, config.cdrd_target_bottleneck)
-    oracle = eval_cdrd.train_lenet("probe_oracle", oracle_x, mnist_y[order], FLAGS.reference_steps, config.seed)
+    oracle_x, oracle_y = eval_cdrd.oracle_training_set(config, data, FLAGS.mnist_path)
+    oracle = eval_cdrd.train_lenet("probe_oracle", oracle_x, oracle_y, FLAGS.reference_steps, config.seed)
     x_v, y_v = data.target_train, data.target_train_labels
     print("source-only LeNet on the target valid images: %.4f"
           % np.mean(eval_cdrd.predict(source_only, x_v) == y_v))
@@ -81,7 +77,7 @@ def main(argv):
         print(" ".join("%s=%.4g" % kv if isinstance(kv[1], float) else "%s=%s" % kv for kv in row.items()), flush=True)
         with open(FLAGS.probe_output, "a") as f:
             f.write(json.dumps(row) + "\n")
-        # Which MNIST digit the oracle sees in G_T(z, l), per l (the most frequent one and its share).
+        # Which digit the target oracle sees in G_T(z, l), per l (the most frequent one and its share).
         oracle_t = eval_cdrd.predict(oracle, fake_t)
         print("  G_T(z, l) -> oracle: " + " ".join(
             "%d:%d(%.0f%%)" % (k, np.bincount(oracle_t[labels == k], minlength=10).argmax(),
@@ -92,6 +88,7 @@ def main(argv):
 
     probe(0)
     for step, batch in enumerate(batches, start=1):
+        model.set_learning_rate_epoch((step - 1) / float(config.cdrd_steps))
         model.train_step(batch, step - 1)
         if step % FLAGS.probe_every == 0 or step == config.cdrd_steps:
             probe(step)

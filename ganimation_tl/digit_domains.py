@@ -11,6 +11,9 @@ unsupervised-domain-adaptation split:
   ``test`` for the labelled target test set (labels are used only for evaluation).
 * target ``digits_m``: the same MNIST images blended onto crops of scikit-learn's sample photos
   (``make_digits_m``, the MNIST-M recipe of Ganin et al. 2016), different crop seeds for train/test.
+* target ``sklearn`` (with source ``mnist`` only): scikit-learn's digits as the unlabelled target, the
+  direction of the papers' MNIST -> USPS. The first ``num_target`` images of a fixed permutation are the
+  unlabelled training images, the last ``num_target_test`` the test set (disjoint).
 
 All images are float32 NHWC in [-1, 1] with ``channels`` channels (grey digits are repeated to 3
 channels; colour images are averaged to 1 channel). Labels are int32 in 0..9.
@@ -27,7 +30,7 @@ from ganimation_tl.errors import InputError
 __all__ = ["DigitDomains", "load_domain_pair", "SOURCES", "TARGETS"]
 
 SOURCES = ("sklearn", "mnist")
-TARGETS = ("mnist", "digits_m")
+TARGETS = ("mnist", "digits_m", "sklearn")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,11 +71,13 @@ def load_domain_pair(source: str, target: str, mnist_path: str, *, channels: int
     """Build the source/target digit split.
 
     Args:
-        source: ``sklearn`` or ``mnist``. target: ``mnist`` or ``digits_m``.
+        source: ``sklearn`` or ``mnist``. target: ``mnist``, ``digits_m`` or ``sklearn`` (the last needs
+            source ``mnist``).
         mnist_path: path of ``mnist.pkl.gz`` (needed by every combination here).
         channels: 1 (grey) or 3 (RGB).
         num_source: labelled source training images (sklearn: at most 1797 - ``source_test``).
-        num_target: unlabelled target training images (<= 10,000, MNIST ``valid``).
+        num_target: unlabelled target training images (<= 10,000, MNIST ``valid``; sklearn: with
+            ``num_target_test`` at most 1,797).
         num_target_test: target test images (<= 10,000, MNIST ``test``).
         source_test: held-out source images.
         seed: permutation and Digits-M crop seed.
@@ -82,7 +87,8 @@ def load_domain_pair(source: str, target: str, mnist_path: str, *, channels: int
         :class:`DigitDomains`.
 
     Raises:
-        InputError: unknown domain, bad counts, or a missing/unreadable MNIST file (naming ``mnist_flag``).
+        InputError: unknown domain, source and target both ``sklearn``, bad counts, or a missing/unreadable
+            MNIST file (naming ``mnist_flag``).
     """
     from ganimation_tl.datasets.digits import load_mnist, load_sklearn_digits, make_digits_m
 
@@ -90,6 +96,8 @@ def load_domain_pair(source: str, target: str, mnist_path: str, *, channels: int
         raise InputError("unknown source domain %r; valid: %s" % (source, ", ".join(SOURCES)))
     if target not in TARGETS:
         raise InputError("unknown target domain %r; valid: %s" % (target, ", ".join(TARGETS)))
+    if source == target:
+        raise InputError("source and target are both %r; they must be different domains" % source)
     if channels not in (1, 3):
         raise InputError("channels must be 1 or 3, got %r" % channels)
     for name, value in (("num_source", num_source), ("num_target", num_target),
@@ -104,12 +112,22 @@ def load_domain_pair(source: str, target: str, mnist_path: str, *, channels: int
     except InputError as error:
         raise InputError("%s: %s" % (mnist_flag, error))
     rng = np.random.default_rng(seed)
-    if num_target > len(valid_x) or num_target_test > len(test_x):
-        raise InputError("num_target <= %d and num_target_test <= %d required" % (len(valid_x), len(test_x)))
-    t_idx = rng.permutation(len(valid_x))[:num_target]
-    e_idx = rng.permutation(len(test_x))[:num_target_test]
-    target_train, target_train_labels = valid_x[t_idx], valid_y[t_idx]
-    target_test, target_test_labels = test_x[e_idx], test_y[e_idx]
+    if target == "sklearn":
+        digits_x, digits_y = load_sklearn_digits(28)
+        if num_target + num_target_test > len(digits_x):
+            raise InputError("sklearn digits target: num_target + num_target_test must be <= %d, got %d + %d"
+                             % (len(digits_x), num_target, num_target_test))
+        order = rng.permutation(len(digits_x))
+        t_idx, e_idx = order[:num_target], order[len(digits_x) - num_target_test:]
+        target_train, target_train_labels = digits_x[t_idx], digits_y[t_idx]
+        target_test, target_test_labels = digits_x[e_idx], digits_y[e_idx]
+    else:
+        if num_target > len(valid_x) or num_target_test > len(test_x):
+            raise InputError("num_target <= %d and num_target_test <= %d required" % (len(valid_x), len(test_x)))
+        t_idx = rng.permutation(len(valid_x))[:num_target]
+        e_idx = rng.permutation(len(test_x))[:num_target_test]
+        target_train, target_train_labels = valid_x[t_idx], valid_y[t_idx]
+        target_test, target_test_labels = test_x[e_idx], test_y[e_idx]
     if target == "digits_m":
         target_train = make_digits_m(target_train, seed=seed + 1)
         target_test = make_digits_m(target_test, seed=seed + 2)

@@ -90,7 +90,8 @@ class CDRDConfig:
     Raises:
         ValueError: (in ``__post_init__``) an unknown domain, a non-positive size/count/rate, a slope or
             beta1 outside [0, 1), a generator width not divisible by 8, a target bottleneck outside
-            {0} | 2..20, domain-specific generator layers outside 1..4.
+            {0} | 2..20, domain-specific generator layers outside 1..4, a learning-rate decay outside
+            0..cdrd_steps.
     """
 
     cdrd_source: str = "sklearn"
@@ -101,6 +102,7 @@ class CDRDConfig:
     batch_size: int = 32
     cdrd_steps: int = 10000
     cdrd_lr: float = 8e-5
+    cdrd_lr_decay_steps: int = 0
     beta1: float = 0.5
     cdrd_z_dim: int = 100
     cdrd_g_width: int = 1024
@@ -132,6 +134,9 @@ class CDRDConfig:
         if self.cdrd_target_bottleneck != 0 and not 2 <= self.cdrd_target_bottleneck <= 20:
             raise ValueError("cdrd_target_bottleneck must be 0 (off) or in 2..20, got %r"
                              % self.cdrd_target_bottleneck)
+        if not 0 <= self.cdrd_lr_decay_steps <= self.cdrd_steps:
+            raise ValueError("cdrd_lr_decay_steps must be in 0..cdrd_steps (%d), got %r"
+                             % (self.cdrd_steps, self.cdrd_lr_decay_steps))
         if self.cdrd_lambda_dis < 0:
             raise ValueError("cdrd_lambda_dis must be >= 0, got %r" % self.cdrd_lambda_dis)
         for name in ("beta1", "cdrd_leak"):
@@ -461,9 +466,23 @@ class CDRD:
                 "d_low_t": list(self.d_low_t.all_weights), "d_shared": list(self.d_shared.all_weights),
                 "opt_g": self.opt_g, "opt_d": self.opt_d}
 
+    def learning_rate(self, step: int) -> float:
+        """Adam rate at iteration ``step`` (0-based): ``cdrd_lr``, constant as in the code (Adam 8e-5
+        throughout), or with ``cdrd_lr_decay_steps`` = N > 0 falling linearly to 0 over the last N of the
+        ``cdrd_steps`` iterations (the CycleGAN-style schedule; not in the CDRD code)."""
+        c = self.config
+        start = c.cdrd_steps - c.cdrd_lr_decay_steps
+        if c.cdrd_lr_decay_steps <= 0 or step < start:
+            return float(c.cdrd_lr)
+        return float(c.cdrd_lr) * max(0.0, 1.0 - (step - start) / float(c.cdrd_lr_decay_steps))
+
     def set_learning_rate_epoch(self, epoch: float) -> Dict[str, float]:
-        """Constant learning rate (code: Adam 8e-5 throughout)."""
-        return {"lr": float(self.config.cdrd_lr)}
+        """Set both Adam rates for the fractional ``epoch`` (one epoch = ``cdrd_steps`` iterations; see
+        :meth:`learning_rate`); returns ``{"lr": rate}``."""
+        rate = self.learning_rate(int(round(epoch * self.config.cdrd_steps)))
+        for opt in (self.opt_g, self.opt_d):
+            opt.learning_rate.assign(rate)
+        return {"lr": rate}
 
     def _train_step(self, x_s, y_s, x_t, z, l):
         import tensorflow as tf
@@ -623,12 +642,17 @@ def selection_criterion(model: CDRD, data, batch: int = 500) -> float:
 # ----------------------------------------------------------------------------------------- CLI
 _FLAG_HELP = {
     "cdrd_source": ("string", "Source domain (labelled): sklearn (8x8 UCI digits upsampled) or mnist."),
-    "cdrd_target": ("string", "Target domain (unlabelled): mnist or digits_m."),
+    "cdrd_target": ("string", "Target domain (unlabelled): mnist, digits_m, or sklearn (with --cdrd_source=mnist: "
+                    "the papers' MNIST -> USPS direction)."),
     "cdrd_num_source": ("integer", "Labelled source training images."),
-    "cdrd_num_target": ("integer", "Unlabelled target training images (MNIST valid split)."),
-    "cdrd_num_target_test": ("integer", "Target test images (MNIST test split)."),
+    "cdrd_num_target": ("integer", "Unlabelled target training images (MNIST valid split; sklearn: the first of a "
+                        "fixed permutation)."),
+    "cdrd_num_target_test": ("integer", "Target test images (MNIST test split; sklearn: the last of the permutation, "
+                             "disjoint; num_target + num_target_test <= 1797)."),
     "cdrd_steps": ("integer", "Training iterations (one D and one G step each)."),
     "cdrd_lr": ("float", "Adam learning rate of G and D (code: 8e-5)."),
+    "cdrd_lr_decay_steps": ("integer", "0: constant rate (code). N > 0: the rate falls linearly to 0 over the last "
+                            "N of the --cdrd_steps iterations."),
     "beta1": ("float", "Adam beta1 (code: 0.5)."),
     "cdrd_z_dim": ("integer", "Noise dimension (code: 100)."),
     "cdrd_g_width": ("integer", "Channels of the first generator deconv (code: 1024; then /2, /4, /8)."),

@@ -702,7 +702,8 @@ def evaluate(model: CyCADA, data) -> Dict[str, float]:
 # ----------------------------------------------------------------------------------------- CLI
 _FLAG_HELP = {
     "cycada_source": ("string", "Source domain: sklearn (8x8 UCI digits upsampled) or mnist."),
-    "cycada_target": ("string", "Target domain: mnist or digits_m (MNIST blended on photo crops)."),
+    "cycada_target": ("string", "Target domain: mnist, digits_m (MNIST blended on photo crops) or sklearn (with "
+                      "--cycada_source=mnist)."),
     "cycada_num_source": ("integer", "Labelled source training images."),
     "cycada_num_target": ("integer", "Unlabelled target training images (MNIST valid split)."),
     "cycada_num_target_test": ("integer", "Target test images (MNIST test split)."),

@@ -49,9 +49,11 @@ Deviations from the paper, and why:
   previous paper, ``erictzeng/adda`` ``lenet.py``): conv5x5-20, max-pool 2, ReLU, conv5x5-50, max-pool 2,
   ReLU, FC-500 ReLU (fc3), FC-d (embedding, d = 64). Discriminators are ADDA's adversary, MLP [500, 500]
   with leaky ReLU, here with one logit and a sigmoid instead of two logits and a softmax (equivalent).
-* A single encoder is shared by both domains (the paper follows ADDA with a target encoder initialised from
-  the source encoder); the inverted-label loss is applied to target features only, so the source features
-  are anchored by the source cross-entropy.
+* A single encoder is shared by both domains by default; ``--luo_untied`` gives the paper's ADDA-style pair, a
+  target encoder E_t initialised from the source encoder E_s at the start of the joint stage (E_s keeps
+  training on the source cross-entropy and gives L_DT its source features; E_t sees every target image). With
+  one encoder the inverted-label loss is applied to target features only, so the source features are anchored
+  by the source cross-entropy; with two, L_DT is what ties E_t to the source representation.
 * alpha, beta and tau were not recovered from the paper: alpha = beta = 0.1 (the spec's proposal). A first
   evaluation with alpha = 1 (chosen from a one-run check at k = 1) beat the baseline at k = 1 but made the
   embedding collapse at k = 5 (unlabelled entropy rose, accuracy 45% vs 71%); see
@@ -153,6 +155,10 @@ class LuoTransferConfig:
             source examples; 0: off, the earlier behaviour).
         luo_st_target: weight inside L_ST of the entropy over the labelled-target centroids (1: the earlier
             behaviour).
+        luo_untied: False (default): one encoder E for both domains. True: the paper's ADDA-style pair, a source
+            encoder E_s (source cross-entropy, source features for L_DT) and a target encoder E_t initialised
+            from E_s when the joint stage starts (labelled and unlabelled target images, L_DT, L_ST, and the
+            metric classifier at test time).
         luo_st_stop_centroids: L_ST treats the labelled-target centroids as constants (no gradient into the
             labelled images' embeddings through L_ST; False: the earlier behaviour).
 
@@ -188,6 +194,7 @@ class LuoTransferConfig:
     luo_st_source: float = 0.0
     luo_st_target: float = 1.0
     luo_st_stop_centroids: bool = False
+    luo_untied: bool = False
 
     def __post_init__(self):
         for name in ("batch_size", "epochs", "luo_k", "luo_embedding_dim", "luo_conv1", "luo_conv2", "luo_fc",
@@ -520,11 +527,17 @@ class LuoTransfer:
         self.config = config
         tf.random.set_seed(config.seed)
         self.encoder = build_embedding_net(config, name + "_E")
+        # E_t: the encoder of every target image (the same network unless --luo_untied).
+        self.target_encoder = (build_embedding_net(config, name + "_Et") if config.luo_untied else self.encoder)
+        self._encoders = [self.encoder] + ([self.target_encoder] if config.luo_untied else [])
+        self.encoder_weights = [w for e in self._encoders for w in e.trainable_weights]
         widths = (config.luo_fc, config.luo_embedding_dim, 4 * 4 * config.luo_conv2)
         self.dt_layers = config.dt_layer_indices
         self.discriminators = [build_domain_discriminator(widths[i], config.luo_disc_units,
                                                           "%s_D_%s" % (name, DT_LAYERS[i])) for i in self.dt_layers]
-        self.encoder.train()
+        for e in self._encoders:
+            e.train()
+        self._copy_source_to_target()
         for d in self.discriminators:
             d.train()
         self.d_weights = [w for d in self.discriminators for w in d.trainable_weights]
@@ -532,11 +545,18 @@ class LuoTransfer:
         self.encoder_optimizer = tf.keras.optimizers.Adam(config.luo_lr, beta_1=config.beta1)
         self.d_optimizer = tf.keras.optimizers.Adam(config.luo_lr, beta_1=config.beta1)
         self.pretrain_optimizer.build(self.encoder.trainable_weights)
-        self.encoder_optimizer.build(self.encoder.trainable_weights)
+        self.encoder_optimizer.build(self.encoder_weights)
         self.d_optimizer.build(self.d_weights)
         self._pretrain_step = tf.function(self._pretrain)
         self._joint_step = tf.function(self._joint)
-        self._embed = tf.function(lambda x: self.encoder(x)[1])
+        self._embed = tf.function(lambda x: self.target_encoder(x)[1])
+
+    def _copy_source_to_target(self) -> None:
+        """With ``luo_untied``, E_t <- E_s (ADDA: the target encoder starts as the source encoder); no-op
+        otherwise."""
+        if self.target_encoder is not self.encoder:
+            for w_s, w_t in zip(self.encoder.all_weights, self.target_encoder.all_weights):
+                w_t.assign(w_s)
 
     # ---------------------------------------------------------------- steps
     def _pretrain(self, source_images, source_labels):
@@ -557,7 +577,7 @@ class LuoTransfer:
         full = c.luo_mode == "full"
         if full and c.luo_alpha > 0:
             # Discriminator step (features held fixed).
-            out_s, out_t = self.encoder(source_images), self.encoder(target_images)
+            out_s, out_t = self.encoder(source_images), self.target_encoder(target_images)
             f_s = [out_s[DT_OUTPUTS[i]] for i in self.dt_layers]
             f_t = [out_t[DT_OUTPUTS[i]] for i in self.dt_layers]
             with tf.GradientTape() as tape:
@@ -567,11 +587,11 @@ class LuoTransfer:
             self.d_optimizer.apply_gradients(zip(grads, self.d_weights))
             metrics["discriminator/loss"] = d_loss
         with tf.GradientTape() as tape:
-            _, emb_l, _, _ = self.encoder(labelled_images)
+            _, emb_l, _, _ = self.target_encoder(labelled_images)
             centroids = class_centroids(emb_l, labelled_labels, len(TARGET_CLASSES))
             target_ce = metric_cross_entropy(similarity_logits(emb_l, centroids, c.luo_tau, c.luo_similarity),
                                              labelled_labels)
-            out_t = self.encoder(target_images)
+            out_t = self.target_encoder(target_images)
             emb_t = out_t[1]
             unl_logits = similarity_logits(emb_t, centroids, c.luo_tau, c.luo_similarity)
             st_refs = tf.stop_gradient(centroids) if c.luo_st_stop_centroids else centroids
@@ -596,9 +616,9 @@ class LuoTransfer:
                 metrics.update({"encoder/source_ce": source_ce, "encoder/domain_transfer": domain})
             else:
                 total = c.luo_target_weight * target_ce
-        grads = tape.gradient(total, self.encoder.trainable_weights)
-        grads = [tf.zeros_like(w) if g is None else g for g, w in zip(grads, self.encoder.trainable_weights)]
-        self.encoder_optimizer.apply_gradients(zip(grads, self.encoder.trainable_weights))
+        grads = tape.gradient(total, self.encoder_weights)
+        grads = [tf.zeros_like(w) if g is None else g for g, w in zip(grads, self.encoder_weights)]
+        self.encoder_optimizer.apply_gradients(zip(grads, self.encoder_weights))
         predicted = tf.argmax(unl_logits, -1, output_type=tf.int32)
         histogram = tf.math.bincount(predicted, minlength=len(TARGET_CLASSES), dtype=tf.float32)
         metrics.update({"encoder/total": total, "encoder/target_metric_ce": target_ce, "encoder/alpha": alpha,
@@ -616,6 +636,8 @@ class LuoTransfer:
         src_y = tf.convert_to_tensor(batch["source_labels"], tf.int32)
         if step < self.config.luo_pretrain_steps:
             return self._pretrain_step(src, src_y)
+        if step == self.config.luo_pretrain_steps:
+            self._copy_source_to_target()  # untied: E_t starts the joint stage as the pre-trained E_s
         alpha = tf.constant(self.config.alpha_at(step - self.config.luo_pretrain_steps), tf.float32)
         beta = tf.constant(self.config.beta_at(step - self.config.luo_pretrain_steps), tf.float32)
         return self._joint_step(src, src_y, tf.convert_to_tensor(batch["target_images"], tf.float32),
@@ -651,18 +673,21 @@ class LuoTransfer:
                 "entropy": float(mean_entropy(tf.constant(logits)).numpy())}
 
     def get_weights(self):
-        """Copies of the encoder's variables (``all_weights``) as NumPy arrays."""
+        """Copies of the (source) encoder's variables (``all_weights``) as NumPy arrays."""
         return [w.numpy() for w in self.encoder.all_weights]
 
     def set_weights(self, values) -> None:
-        """Assign encoder variables from :meth:`get_weights` output (e.g. a shared pre-trained encoder)."""
+        """Assign encoder variables from :meth:`get_weights` output (e.g. a shared pre-trained encoder); with
+        ``luo_untied`` the target encoder gets the same values."""
         for w, v in zip(self.encoder.all_weights, values):
             w.assign(v)
+        self._copy_source_to_target()
 
     # ---------------------------------------------------------------- trainer interface
     def trackables(self) -> Dict[str, object]:
-        """Encoder and discriminator variables and the three optimisers."""
-        return {"encoder_weights": list(self.encoder.all_weights),
+        """Encoder (and, untied, target-encoder) and discriminator variables and the three optimisers."""
+        extra = {"target_encoder_weights": list(self.target_encoder.all_weights)} if self.config.luo_untied else {}
+        return {**extra, "encoder_weights": list(self.encoder.all_weights),
                 "discriminator_weights": [w for d in self.discriminators for w in d.all_weights],
                 "pretrain_optimizer": self.pretrain_optimizer, "encoder_optimizer": self.encoder_optimizer,
                 "discriminator_optimizer": self.d_optimizer}
@@ -712,6 +737,8 @@ _FLAG_HELP = {
     "luo_st_source": ("float", "Weight in L_ST of the entropy over the batch's source images (paper's semantic "
                                "transfer from labelled source examples; 0 = off)."),
     "luo_st_target": ("float", "Weight in L_ST of the entropy over the labelled-target centroids (1)."),
+    "luo_untied": ("bool", "Two encoders, ADDA-style: E_s for the source, E_t (initialised from E_s when the joint "
+                           "stage starts) for every target image (default: one shared encoder)."),
     "luo_st_stop_centroids": ("bool", "L_ST treats the labelled-target centroids as constants (no gradient "
                                       "into the labelled embeddings; default False)."),
 }

@@ -233,3 +233,27 @@ def test_generator_batchnorm_option():
     code = tf.concat([tf.constant(batch[3]), tf.one_hot(batch[4], 10)], -1)
     features = bn.g_shared(code).numpy()            # after BN + LReLU(0.25): positive and negative parts
     assert features.shape == (4, 25, 25, 2) and (features < 0).any() and (features > 0).any()
+
+
+def test_learning_rate_decay_schedule_reaches_both_optimisers():
+    from other_models.cdrd import CDRD, CDRDConfig
+    tiny = dict(cdrd_g_width=16, cdrd_d_conv1=4, cdrd_d_conv2=4, cdrd_d_fc=8, cdrd_z_dim=4, cdrd_lr=1e-3)
+    constant = CDRD(CDRDConfig(cdrd_steps=10, **tiny))
+    assert [constant.learning_rate(s) for s in (0, 5, 9)] == pytest.approx([1e-3] * 3)
+    model = CDRD(CDRDConfig(cdrd_steps=10, cdrd_lr_decay_steps=4, **tiny))
+    # Constant for the first 6 iterations, then linear to 0 over the last 4.
+    assert [model.learning_rate(s) for s in range(11)] == pytest.approx(
+        [1e-3] * 7 + [7.5e-4, 5e-4, 2.5e-4, 0.0])
+    assert model.set_learning_rate_epoch(0.8) == {"lr": pytest.approx(5e-4)}
+    assert float(model.opt_g.learning_rate) == pytest.approx(5e-4)
+    assert float(model.opt_d.learning_rate) == pytest.approx(5e-4)
+    with pytest.raises(ValueError, match="cdrd_lr_decay_steps"):
+        CDRDConfig(cdrd_steps=10, cdrd_lr_decay_steps=11)
+
+
+def test_scikit_learn_target_is_accepted_with_the_mnist_source():
+    from other_models.cdrd import CDRDConfig
+    config = CDRDConfig(cdrd_source="mnist", cdrd_target="sklearn", cdrd_num_target=1000, cdrd_num_target_test=797)
+    assert config.cdrd_target == "sklearn"
+    with pytest.raises(ValueError, match="cdrd_target"):
+        CDRDConfig(cdrd_target="usps")

@@ -235,3 +235,46 @@ def test_pool2_discriminator_reads_the_conv_features():
     batch = _tiny_batch(4, targets=4)
     out = model.train_step(batch, 0)
     assert np.isfinite(float(out["discriminator/loss"])) and float(out["encoder/domain_transfer"]) > 0
+
+
+def test_untied_target_encoder_starts_as_the_source_encoder_and_takes_the_target_losses():
+    # luo_untied: E_t is copied from E_s when the joint stage starts (step == luo_pretrain_steps); after that the
+    # target-only losses (fine-tune mode: the metric cross-entropy) move E_t and leave E_s alone.
+    cfg = L.LuoTransferConfig(luo_embedding_dim=8, luo_disc_units=4, luo_fc=16, luo_conv1=2, luo_conv2=3,
+                              luo_dt_layers="fc3", luo_pretrain_steps=1, batch_size=4, luo_untied=True,
+                              luo_mode="finetune")
+    model = L.LuoTransfer(cfg, name="t_luo_untied")
+    assert model.target_encoder is not model.encoder
+    batch = _tiny_batch(5, targets=4)
+    model.train_step(batch, 0)                       # stage 1 trains E_s only
+    source = model.get_weights()
+    target = [w.numpy() for w in model.target_encoder.all_weights]
+    assert max(float(np.max(np.abs(a - b))) for a, b in zip(source, target)) > 0
+    model.train_step(batch, 1)                       # first joint step: copy, then fine-tune E_t
+    after_s = model.get_weights()
+    after_t = [w.numpy() for w in model.target_encoder.all_weights]
+    assert all(np.array_equal(a, b) for a, b in zip(source, after_s))           # E_s untouched by target losses
+    changed = max(float(np.max(np.abs(a - b))) for a, b in zip(source, after_t))
+    assert 0 < changed < 0.05                                                  # E_t = E_s + one small Adam step
+    # Predictions use E_t; the checkpoint holds both encoders.
+    assert "target_encoder_weights" in model.trackables()
+    np.testing.assert_allclose(model.embed(batch["target_images"]),
+                               model.target_encoder(batch["target_images"])[1].numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_untied_full_model_aligns_target_features_with_source_features():
+    # In the full model with two encoders, L_DT's discriminator compares E_s(source) with E_t(target) and the
+    # source cross-entropy trains E_s only; both encoders move.
+    cfg = L.LuoTransferConfig(luo_embedding_dim=8, luo_disc_units=4, luo_fc=16, luo_conv1=2, luo_conv2=3,
+                              luo_dt_layers="fc3", luo_pretrain_steps=0, batch_size=4, luo_untied=True,
+                              luo_alpha=0.5)
+    model = L.LuoTransfer(cfg, name="t_luo_untied_full")
+    start_s, start_t = model.get_weights(), [w.numpy() for w in model.target_encoder.all_weights]
+    assert all(np.array_equal(a, b) for a, b in zip(start_s, start_t))
+    out = {k: float(v) for k, v in model.train_step(_tiny_batch(6, targets=4), 0).items()}
+    assert out["encoder/domain_transfer"] > 0 and np.isfinite(out["discriminator/loss"])
+    moved_s = max(float(np.max(np.abs(a - b))) for a, b in zip(start_s, model.get_weights()))
+    moved_t = max(float(np.max(np.abs(a - w.numpy()))) for a, w in zip(start_t, model.target_encoder.all_weights))
+    assert moved_s > 0 and moved_t > 0
+    assert max(float(np.max(np.abs(a.numpy() - b.numpy())))
+               for a, b in zip(model.encoder.all_weights, model.target_encoder.all_weights)) > 0
