@@ -65,6 +65,23 @@ def _to_channels(images: np.ndarray, channels: int) -> np.ndarray:
     return images.mean(axis=-1, keepdims=True)
 
 
+def _sklearn_head_tail(rng, head: int, tail: int, what: str):
+    """scikit-learn's digits (28x28, [0, 1]) in one permutation drawn from ``rng``: the first ``head`` and the
+    last ``tail`` images (disjoint) with their labels, ``(x_head, y_head, x_tail, y_tail)``.
+
+    Raises:
+        InputError: ``head + tail`` exceeds the 1,797 digits (the message starts with ``what``).
+    """
+    from ganimation_tl.datasets.digits import load_sklearn_digits
+
+    images, labels = load_sklearn_digits(28)
+    if head + tail > len(images):
+        raise InputError("%s must be <= %d, got %d + %d" % (what, len(images), head, tail))
+    order = rng.permutation(len(images))
+    first, last = order[:head], order[len(images) - tail:]
+    return images[first], labels[first], images[last], labels[last]
+
+
 def load_domain_pair(source: str, target: str, mnist_path: str, *, channels: int = 1, num_source: int = 2000,
                      num_target: int = 2000, num_target_test: int = 1000, source_test: int = 297,
                      seed: int = 0, mnist_flag: str = "--mnist_path") -> DigitDomains:
@@ -90,7 +107,7 @@ def load_domain_pair(source: str, target: str, mnist_path: str, *, channels: int
         InputError: unknown domain, source and target both ``sklearn``, bad counts, or a missing/unreadable
             MNIST file (naming ``mnist_flag``).
     """
-    from ganimation_tl.datasets.digits import load_mnist, load_sklearn_digits, make_digits_m
+    from ganimation_tl.datasets.digits import load_mnist, make_digits_m
 
     if source not in SOURCES:
         raise InputError("unknown source domain %r; valid: %s" % (source, ", ".join(SOURCES)))
@@ -113,14 +130,8 @@ def load_domain_pair(source: str, target: str, mnist_path: str, *, channels: int
         raise InputError("%s: %s" % (mnist_flag, error))
     rng = np.random.default_rng(seed)
     if target == "sklearn":
-        digits_x, digits_y = load_sklearn_digits(28)
-        if num_target + num_target_test > len(digits_x):
-            raise InputError("sklearn digits target: num_target + num_target_test must be <= %d, got %d + %d"
-                             % (len(digits_x), num_target, num_target_test))
-        order = rng.permutation(len(digits_x))
-        t_idx, e_idx = order[:num_target], order[len(digits_x) - num_target_test:]
-        target_train, target_train_labels = digits_x[t_idx], digits_y[t_idx]
-        target_test, target_test_labels = digits_x[e_idx], digits_y[e_idx]
+        target_train, target_train_labels, target_test, target_test_labels = _sklearn_head_tail(
+            rng, num_target, num_target_test, "sklearn digits target: num_target + num_target_test")
     else:
         if num_target > len(valid_x) or num_target_test > len(test_x):
             raise InputError("num_target <= %d and num_target_test <= %d required" % (len(valid_x), len(test_x)))
@@ -133,14 +144,8 @@ def load_domain_pair(source: str, target: str, mnist_path: str, *, channels: int
         target_test = make_digits_m(target_test, seed=seed + 2)
 
     if source == "sklearn":
-        images, labels = load_sklearn_digits(28)
-        if num_source + source_test > len(images):
-            raise InputError("sklearn digits: num_source + source_test must be <= %d, got %d + %d"
-                             % (len(images), num_source, source_test))
-        order = rng.permutation(len(images))
-        s_train, s_test = order[:num_source], order[len(images) - source_test:]
-        source_train, source_train_labels = images[s_train], labels[s_train]
-        source_test_x, source_test_labels = images[s_test], labels[s_test]
+        source_train, source_train_labels, source_test_x, source_test_labels = _sklearn_head_tail(
+            rng, num_source, source_test, "sklearn digits: num_source + source_test")
     else:
         train_x, train_y = load_mnist(mnist_path, "train")
         if num_source + source_test > len(train_x):

@@ -33,7 +33,8 @@ LeakyReLU slope 0.25):
 
 Data (this repo): source = scikit-learn's 8x8 digits upsampled to 28x28 (labelled), target = MNIST
 (unlabelled), 28x28 grey in [-1, 1]; the same pair as ``--model=cycada`` (a LeNet trained on the
-source reaches ~55% on MNIST, so a +10-point gain is measurable).
+source reaches ~55% on MNIST, so a +10-point gain is measurable). ``--cdrd_source=mnist
+--cdrd_target=sklearn`` (``configs/cdrd_m2d_debug.cfg``) is the papers' other direction, MNIST -> USPS.
 
 Deviations from the paper / code, and why:
 
@@ -45,7 +46,9 @@ Deviations from the paper / code, and why:
 * The E-CDRD encoders (cross-domain translation) of the paper are not implemented (not in the code either).
 * Schedule: the code runs 10,000 "epochs" of 2,000 / 32 = 62 batches (620,000 iterations) and draws one
   (z, l) batch per epoch, reused for its 62 iterations; here (z, l) is drawn every iteration and the
-  debug config stops at 3,000 iterations (CPU budget).
+  debug config stops at 6,000 iterations (CPU budget), the last 3,000 with the Adam rate falling linearly
+  to 0 (``--cdrd_lr_decay_steps``; the code keeps the rate constant): at a constant rate the target
+  branch stopped improving at this length.
 * Debug config: half-width networks (G 512/256/128/64, D 20/50/250/250), Adam 2e-4 instead of 8e-5,
   fewer iterations (the spec's CPU proposal); lambda_dis = 3 instead of the code's 1 (the paper's
   lambda weighting L_dis). With lambda 1 the class terms are too weak at this scale: G_T renders
@@ -60,8 +63,9 @@ Deviations from the paper / code, and why:
   the source-only baseline on both the processed and the raw test images and keeps the higher);
   ``--cdrd_g_batchnorm`` adds BatchNorm to the hidden generator layers (the code's ``up_conv`` has an
   ``if_batch`` switch, off in its CDRD nets): the GAN learns faster within the CPU budget;
-  ``--cdrd_g_specific_layers`` detaches more generator layers (code: only the last; not measured).
-  The debug config turns on the first three.
+  ``--cdrd_g_specific_layers`` detaches more generator layers (code: only the last): with 2, G_T has its
+  own 12x12 -> 25x25 deconv and can draw MNIST strokes that differ from the source glyphs.
+  The debug config turns on all four (2 specific layers), chosen on MNIST *valid* probes.
 * The G step skips D's forward passes on the real images (their loss terms are constant for G and D
   does not change during the G step): the same gradients as the code's G_loss + D_loss2 in less time.
 """
