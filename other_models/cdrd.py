@@ -94,8 +94,7 @@ class CDRDConfig:
     Raises:
         ValueError: (in ``__post_init__``) an unknown domain, a non-positive size/count/rate, a slope or
             beta1 outside [0, 1), a generator width not divisible by 8, a target bottleneck outside
-            {0} | 2..20, domain-specific generator layers outside 1..4, a learning-rate decay outside
-            0..cdrd_steps.
+            {0} | 2..20, domain-specific generator layers outside 1..4, a negative learning-rate decay.
     """
 
     cdrd_source: str = "sklearn"
@@ -138,9 +137,8 @@ class CDRDConfig:
         if self.cdrd_target_bottleneck != 0 and not 2 <= self.cdrd_target_bottleneck <= 20:
             raise ValueError("cdrd_target_bottleneck must be 0 (off) or in 2..20, got %r"
                              % self.cdrd_target_bottleneck)
-        if not 0 <= self.cdrd_lr_decay_steps <= self.cdrd_steps:
-            raise ValueError("cdrd_lr_decay_steps must be in 0..cdrd_steps (%d), got %r"
-                             % (self.cdrd_steps, self.cdrd_lr_decay_steps))
+        if self.cdrd_lr_decay_steps < 0:
+            raise ValueError("cdrd_lr_decay_steps must be >= 0, got %r" % self.cdrd_lr_decay_steps)
         if self.cdrd_lambda_dis < 0:
             raise ValueError("cdrd_lambda_dis must be >= 0, got %r" % self.cdrd_lambda_dis)
         for name in ("beta1", "cdrd_leak"):
@@ -473,12 +471,14 @@ class CDRD:
     def learning_rate(self, step: int) -> float:
         """Adam rate at iteration ``step`` (0-based): ``cdrd_lr``, constant as in the code (Adam 8e-5
         throughout), or with ``cdrd_lr_decay_steps`` = N > 0 falling linearly to 0 over the last N of the
-        ``cdrd_steps`` iterations (the CycleGAN-style schedule; not in the CDRD code)."""
+        ``cdrd_steps`` iterations (the CycleGAN-style schedule; not in the CDRD code). N larger than
+        ``cdrd_steps`` (e.g. a short run with the debug flagfile) decays over the whole run."""
         c = self.config
-        start = c.cdrd_steps - c.cdrd_lr_decay_steps
-        if c.cdrd_lr_decay_steps <= 0 or step < start:
+        window = min(c.cdrd_lr_decay_steps, c.cdrd_steps)
+        start = c.cdrd_steps - window
+        if window <= 0 or step < start:
             return float(c.cdrd_lr)
-        return float(c.cdrd_lr) * max(0.0, 1.0 - (step - start) / float(c.cdrd_lr_decay_steps))
+        return float(c.cdrd_lr) * max(0.0, 1.0 - (step - start) / float(window))
 
     def set_learning_rate_epoch(self, epoch: float) -> Dict[str, float]:
         """Set both Adam rates for the fractional ``epoch`` (one epoch = ``cdrd_steps`` iterations; see
@@ -656,7 +656,7 @@ _FLAG_HELP = {
     "cdrd_steps": ("integer", "Training iterations (one D and one G step each)."),
     "cdrd_lr": ("float", "Adam learning rate of G and D (code: 8e-5)."),
     "cdrd_lr_decay_steps": ("integer", "0: constant rate (code). N > 0: the rate falls linearly to 0 over the last "
-                            "N of the --cdrd_steps iterations."),
+                            "N of the --cdrd_steps iterations (over all of them if N is larger)."),
     "beta1": ("float", "Adam beta1 (code: 0.5)."),
     "cdrd_z_dim": ("integer", "Noise dimension (code: 100)."),
     "cdrd_g_width": ("integer", "Channels of the first generator deconv (code: 1024; then /2, /4, /8)."),

@@ -247,8 +247,11 @@ def test_learning_rate_decay_schedule_reaches_both_optimisers():
     assert model.set_learning_rate_epoch(0.8) == {"lr": pytest.approx(5e-4)}
     assert float(model.opt_g.learning_rate) == pytest.approx(5e-4)
     assert float(model.opt_d.learning_rate) == pytest.approx(5e-4)
+    # A window longer than the run (the debug flagfile's 3,000 with --cdrd_steps=4) decays over the whole run.
+    short = CDRD(CDRDConfig(cdrd_steps=4, cdrd_lr_decay_steps=3000, **tiny))
+    assert [short.learning_rate(s) for s in range(4)] == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4])
     with pytest.raises(ValueError, match="cdrd_lr_decay_steps"):
-        CDRDConfig(cdrd_steps=10, cdrd_lr_decay_steps=11)
+        CDRDConfig(cdrd_steps=10, cdrd_lr_decay_steps=-1)
 
 
 def test_scikit_learn_target_is_accepted_with_the_mnist_source():
@@ -257,3 +260,20 @@ def test_scikit_learn_target_is_accepted_with_the_mnist_source():
     assert config.cdrd_target == "sklearn"
     with pytest.raises(ValueError, match="cdrd_target"):
         CDRDConfig(cdrd_target="usps")
+
+
+@pytest.mark.skipif(not MNIST.is_file(), reason="needs ../shared/data/digits/mnist.pkl.gz beside the checkout")
+def test_mnist_to_sklearn_flagfile_trains_two_steps(tmp_path, monkeypatch):
+    # configs/cdrd_m2d_debug.cfg (MNIST -> scikit-learn digits) reads configs/cdrd_debug.cfg and overrides the domains.
+    from ganimation_tl import registry
+    monkeypatch.chdir(REPO)
+    fv = model_flags("cdrd", "--workdir=%s" % tmp_path, "--mnist_path=%s" % MNIST, "--cdrd_steps=2",
+                     "--batch_size=4", "--cdrd_num_source=32", "--cdrd_num_target=32", "--cdrd_num_target_test=40",
+                     "--cdrd_g_width=16", "--cdrd_d_conv1=4", "--cdrd_d_conv2=4", "--cdrd_d_fc=8", "--cdrd_z_dim=4",
+                     "--image_every=2", "--log_every=1", flagfile="cdrd_m2d_debug.cfg")
+    assert (fv.cdrd_source, fv.cdrd_target, fv.cdrd_target_bottleneck) == ("mnist", "sklearn", 0)
+    assert fv.cdrd_g_specific_layers == 2 and fv.cdrd_lr_decay_steps == 3000    # inherited from cdrd_debug.cfg
+    metrics = registry.get("cdrd").train(fv)
+    assert 0.0 <= metrics["eval/target_accuracy"] <= 1.0
+    assert metrics["lr"] == pytest.approx(2e-4 * 0.5)   # the rate at the second (last) of 2 decaying steps
+    assert list((tmp_path / "checkpoints").glob("ckpt-2.index"))
