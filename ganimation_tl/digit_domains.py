@@ -113,8 +113,9 @@ def load_domain_pair(source: str, target: str, mnist_path: str, *, channels: int
         raise InputError("unknown source domain %r; valid: %s" % (source, ", ".join(SOURCES)))
     if target not in TARGETS:
         raise InputError("unknown target domain %r; valid: %s" % (target, ", ".join(TARGETS)))
-    if source == target:
-        raise InputError("source and target are both %r; they must be different domains" % source)
+    if source == target == "sklearn":   # MNIST -> MNIST keeps train (source) and valid/test (target) apart
+        raise InputError("source and target are both 'sklearn' (the same 1,797 digits); "
+                         "use source mnist for this target")
     if channels not in (1, 3):
         raise InputError("channels must be 1 or 3, got %r" % channels)
     for name, value in (("num_source", num_source), ("num_target", num_target),

@@ -472,13 +472,11 @@ class CDRD:
         """Adam rate at iteration ``step`` (0-based): ``cdrd_lr``, constant as in the code (Adam 8e-5
         throughout), or with ``cdrd_lr_decay_steps`` = N > 0 falling linearly to 0 over the last N of the
         ``cdrd_steps`` iterations (the CycleGAN-style schedule; not in the CDRD code). N larger than
-        ``cdrd_steps`` (e.g. a short run with the debug flagfile) decays over the whole run."""
+        ``cdrd_steps`` (e.g. a short run with the debug flagfile) decays over the whole run. The schedule is
+        GANimation's :func:`ganimation_tl.model.learning_rate_at`, counted in iterations."""
+        from ganimation_tl.model import learning_rate_at
         c = self.config
-        window = min(c.cdrd_lr_decay_steps, c.cdrd_steps)
-        start = c.cdrd_steps - window
-        if window <= 0 or step < start:
-            return float(c.cdrd_lr)
-        return float(c.cdrd_lr) * max(0.0, 1.0 - (step - start) / float(window))
+        return learning_rate_at(c.cdrd_lr, step, c.cdrd_steps, min(c.cdrd_lr_decay_steps, c.cdrd_steps))
 
     def set_learning_rate_epoch(self, epoch: float) -> Dict[str, float]:
         """Set both Adam rates for the fractional ``epoch`` (one epoch = ``cdrd_steps`` iterations; see

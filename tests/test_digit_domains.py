@@ -37,6 +37,10 @@ def test_bad_domain_pairs_and_counts_are_named():
     from ganimation_tl.errors import InputError
     with pytest.raises(InputError, match="both 'sklearn'"):
         load_domain_pair("sklearn", "sklearn", str(MNIST))
+    # MNIST -> MNIST stays allowed: the source is MNIST train, the target MNIST valid / test.
+    same = load_domain_pair("mnist", "mnist", str(MNIST), num_source=20, num_target=20, num_target_test=20,
+                            source_test=10)
+    assert same.source_train.shape == same.target_train.shape == (20, 28, 28, 1)
     with pytest.raises(InputError, match="num_target \\+ num_target_test must be <= 1797"):
         load_domain_pair("mnist", "sklearn", str(MNIST), num_target=1000, num_target_test=1000)
     with pytest.raises(InputError, match="unknown target domain 'usps'"):
