@@ -113,6 +113,7 @@ class CDRDConfig:
     cdrd_d_conv2: int = 50
     cdrd_d_fc: int = 500
     cdrd_lambda_dis: float = 1.0
+    cdrd_d_fake_source_class: float = 1.0
     cdrd_leak: float = 0.25
     cdrd_tied_init: bool = False
     cdrd_target_bottleneck: int = 0
@@ -141,6 +142,8 @@ class CDRDConfig:
             raise ValueError("cdrd_lr_decay_steps must be >= 0, got %r" % self.cdrd_lr_decay_steps)
         if self.cdrd_lambda_dis < 0:
             raise ValueError("cdrd_lambda_dis must be >= 0, got %r" % self.cdrd_lambda_dis)
+        if not 0.0 <= self.cdrd_d_fake_source_class <= 1.0:
+            raise ValueError("cdrd_d_fake_source_class must be in [0, 1], got %r" % self.cdrd_d_fake_source_class)
         for name in ("beta1", "cdrd_leak"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError("%s must be in [0, 1), got %r" % (name, getattr(self, name)))
@@ -355,13 +358,16 @@ def _ce(labels, logits):
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(tf.cast(labels, tf.int32), logits))
 
 
-def cdrd_losses(src_real, src_fake, tgt_real, tgt_fake, source_labels, fake_labels):
+def cdrd_losses(src_real, src_fake, tgt_real, tgt_fake, source_labels, fake_labels, fake_source_class=1.0):
     """CDRD's adversarial and disentanglement losses (paper eqs. 1-4, code ``loss.py``).
 
     Args:
         src_real, src_fake, tgt_real, tgt_fake: ``(real_fake_logits [B, 2], class_logits [B, 10])``
             of the discriminator on x_S, G_S(z, l), x_T, G_T(z, l).
         source_labels: int ``[B]`` y_S. fake_labels: int ``[B]`` l (the generated attribute).
+        fake_source_class: weight w of the generated-source class term inside ``dis``,
+            ``1/2 [CE(D_l(x_S), y_S) + w CE(D_l(G_S(z, l)), l)] + 1/2 CE(D_l(G_T(z, l)), l)``; 1 is the
+            paper's and code's L_dis (the discriminator's ``--cdrd_d_fake_source_class``).
 
     Returns:
         dict of scalars (mean softmax cross-entropies, nats): ``d_adv`` (L_adv for D), ``dis``
@@ -372,7 +378,8 @@ def cdrd_losses(src_real, src_fake, tgt_real, tgt_fake, source_labels, fake_labe
     b = lambda logits, value: tf.fill([tf.shape(logits)[0]], value)  # noqa: E731
     d_adv = 0.5 * (_ce(b(src_real[0], 1), src_real[0]) + _ce(b(src_fake[0], 0), src_fake[0])) \
         + 0.5 * (_ce(b(tgt_real[0], 1), tgt_real[0]) + _ce(b(tgt_fake[0], 0), tgt_fake[0]))
-    dis = 0.5 * (_ce(source_labels, src_real[1]) + _ce(fake_labels, src_fake[1])) + 0.5 * _ce(fake_labels, tgt_fake[1])
+    dis = 0.5 * (_ce(source_labels, src_real[1]) + fake_source_class * _ce(fake_labels, src_fake[1])) \
+        + 0.5 * _ce(fake_labels, tgt_fake[1])
     g_adv = _ce(b(src_fake[0], 1), src_fake[0]) + _ce(b(tgt_fake[0], 1), tgt_fake[0])
     return {"d_adv": d_adv, "dis": dis, "g_adv": g_adv, "d_total": d_adv + dis, "g_total": g_adv + dis}
 
@@ -504,7 +511,7 @@ class CDRD:
         with self._tape() as d_tape:
             src_real, tgt_real = self.discriminate(x_s, "source"), self.discriminate(x_t, "target")
             losses = cdrd_losses(src_real, self.discriminate(fake_s, "source"), tgt_real,
-                                 self.discriminate(fake_t, "target"), y_s, l)
+                                 self.discriminate(fake_t, "target"), y_s, l, self.config.cdrd_d_fake_source_class)
             d_loss = losses["d_adv"] + lam * losses["dis"]
         self.opt_d.apply_gradients(zip(d_tape.gradient(d_loss, self.d_vars), self.d_vars))
         g_dis = g_dis_fake + 0.5 * _ce(y_s, src_real[1])
@@ -662,6 +669,10 @@ _FLAG_HELP = {
     "cdrd_d_conv2": ("integer", "Discriminator shared conv channels (code: 50)."),
     "cdrd_d_fc": ("integer", "Discriminator conv3 / embedding units (code: 500)."),
     "cdrd_lambda_dis": ("float", "Weight of the disentanglement (class) loss L_dis (code: 1)."),
+    "cdrd_d_fake_source_class": ("float", "Weight (in [0, 1]) of CE(D_l(G_S(z, l)), l) in the discriminator's "
+                                 "L_dis (paper and code: 1). 0: D_l learns source classes from real labelled "
+                                 "source digits only, so it cannot adopt a generator's wrong labelling; the "
+                                 "generator's loss is unchanged."),
     "cdrd_leak": ("float", "LeakyReLU slope (code: 0.25)."),
     "cdrd_target_bottleneck": ("integer", "0: target digits as loaded. N > 0: pass the target images (train and "
                                "test) through the source's NxN pipeline (area-average the central 20x20 to NxN, "

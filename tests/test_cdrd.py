@@ -74,6 +74,38 @@ def test_losses_match_numpy():
                                              tf.constant(l))
     assert float(g_only) == pytest.approx(g_adv, rel=1e-5)
     assert float(dis_fake) == pytest.approx(dis - 0.5 * ce(sr[1], y_s), rel=1e-5)
+    # --cdrd_d_fake_source_class=w scales the generated-source class term of the discriminator's L_dis.
+    for w in (0.0, 0.25):
+        weighted = cdrd_losses(*[tuple(tf.constant(t) for t in h) for h in heads], tf.constant(y_s), tf.constant(l),
+                               fake_source_class=w)
+        assert float(weighted["dis"]) == pytest.approx(
+            0.5 * (ce(sr[1], y_s) + w * ce(sf[1], l)) + 0.5 * ce(tf_[1], l), rel=1e-5)
+        assert float(weighted["d_adv"]) == pytest.approx(d_adv, rel=1e-5)
+
+
+def test_discriminator_fake_source_class_weight_leaves_the_generator_step_unchanged():
+    import tensorflow as tf
+    from other_models.cdrd import CDRD, CDRDConfig
+    tiny = dict(cdrd_g_width=16, cdrd_d_conv1=4, cdrd_d_conv2=4, cdrd_d_fc=8, cdrd_z_dim=4, cdrd_lr=1e-2,
+                cdrd_tied_init=True, seed=3)
+    rng = np.random.default_rng(0)
+    batch = (rng.uniform(-1, 1, (4, 28, 28, 1)).astype(np.float32), np.array([0, 1, 2, 3], np.int32),
+             rng.uniform(-1, 1, (4, 28, 28, 1)).astype(np.float32), rng.normal(size=(4, 4)).astype(np.float32),
+             np.array([4, 5, 6, 7], np.int32))
+    models, logs = [], []
+    for w in (1.0, 0.0):
+        model = CDRD(CDRDConfig(cdrd_d_fake_source_class=w, **tiny))
+        logs.append({k: float(v) for k, v in model.train_step(batch, 0).items()})
+        models.append(model)
+    full, real_only = models
+    # Same start and the generator's loss does not read the weight: identical generator updates ...
+    for a, b in zip(full.g_vars, real_only.g_vars):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    # ... while the discriminator's class loss drops the generated-source term (a positive cross-entropy).
+    assert logs[1]["discriminator/disentangle"] < logs[0]["discriminator/disentangle"]
+    assert any(not np.allclose(a.numpy(), b.numpy()) for a, b in zip(full.d_vars, real_only.d_vars))
+    with pytest.raises(ValueError, match="cdrd_d_fake_source_class"):
+        CDRDConfig(cdrd_d_fake_source_class=1.5)
 
 
 def test_transposed_conv_valid_is_the_adjoint_of_valid_conv():
