@@ -66,6 +66,13 @@ Deviations from the paper / code, and why:
   ``--cdrd_g_specific_layers`` detaches more generator layers (code: only the last): with 2, G_T has its
   own 12x12 -> 25x25 deconv and can draw MNIST strokes that differ from the source glyphs.
   The debug config turns on all four (2 specific layers), chosen on MNIST *valid* probes.
+  Two further options (off by default; measured, not adopted: ``docs/results/cdrd.md``, round 5) keep the
+  discriminator's shared class head D_l from adopting a generator's wrong labelling (an AC-GAN failure seen
+  as a late collapse of G_S's class conditioning on one seed): ``--cdrd_d_fake_source_class`` scales the
+  generated-source term CE(D_l(G_S(z, l)), l) of the discriminator's L_dis (0: D_l learns source classes
+  from real labelled digits only); ``--cdrd_d_fake_target_class_specific`` lets the generated-target term
+  CE(D_l(G_T(z, l)), l) train only D_T's domain-specific layer, not the shared layers and D_l. The
+  generator's loss is unchanged by both.
 * The G step skips D's forward passes on the real images (their loss terms are constant for G and D
   does not change during the G step): the same gradients as the code's G_loss + D_loss2 in less time.
 """
@@ -114,6 +121,7 @@ class CDRDConfig:
     cdrd_d_fc: int = 500
     cdrd_lambda_dis: float = 1.0
     cdrd_d_fake_source_class: float = 1.0
+    cdrd_d_fake_target_class_specific: bool = False
     cdrd_leak: float = 0.25
     cdrd_tied_init: bool = False
     cdrd_target_bottleneck: int = 0
@@ -508,12 +516,28 @@ class CDRD:
         self.opt_g.apply_gradients(zip(g_tape.gradient(g_loss, self.g_vars), self.g_vars))
         fake_s = self.generate(z, l, "source")
         fake_t = self.generate(z, l, "target")
-        with self._tape() as d_tape:
+        specific = self.config.cdrd_d_fake_target_class_specific
+        with tf.GradientTape(persistent=specific) as d_tape:
             src_real, tgt_real = self.discriminate(x_s, "source"), self.discriminate(x_t, "target")
+            tgt_fake = self.discriminate(fake_t, "target")
             losses = cdrd_losses(src_real, self.discriminate(fake_s, "source"), tgt_real,
-                                 self.discriminate(fake_t, "target"), y_s, l, self.config.cdrd_d_fake_source_class)
+                                 tgt_fake, y_s, l, self.config.cdrd_d_fake_source_class)
             d_loss = losses["d_adv"] + lam * losses["dis"]
-        self.opt_d.apply_gradients(zip(d_tape.gradient(d_loss, self.d_vars), self.d_vars))
+            if specific:
+                # The generated-target class term trains D_T's own layer only: split it off the loss.
+                tgt_class = lam * 0.5 * _ce(l, tgt_fake[1])
+                shared_loss = d_loss - tgt_class
+        if specific:
+            d_grads = d_tape.gradient(shared_loss, self.d_vars)
+            low_t = self.d_low_t.trainable_weights
+            low_grads = d_tape.gradient(tgt_class, low_t)
+            n_s = len(self.d_low_s.trainable_weights)    # d_vars = D_S's, then D_T's, then the shared layers
+            for i, g in enumerate(low_grads):
+                d_grads[n_s + i] = g if d_grads[n_s + i] is None else d_grads[n_s + i] + g
+            del d_tape
+        else:
+            d_grads = d_tape.gradient(d_loss, self.d_vars)
+        self.opt_d.apply_gradients(zip(d_grads, self.d_vars))
         g_dis = g_dis_fake + 0.5 * _ce(y_s, src_real[1])
         src_acc = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(src_real[1], -1, output_type=tf.int32),
                                                   tf.cast(y_s, tf.int32)), tf.float32))
@@ -673,6 +697,10 @@ _FLAG_HELP = {
                                  "L_dis (paper and code: 1). 0: D_l learns source classes from real labelled "
                                  "source digits only, so it cannot adopt a generator's wrong labelling; the "
                                  "generator's loss is unchanged."),
+    "cdrd_d_fake_target_class_specific": ("bool", "The discriminator's generated-target class term "
+                                          "CE(D_l(G_T(z, l)), l) trains only D_T's domain-specific layer (code: "
+                                          "all discriminator layers, D_l included); the generator's loss is "
+                                          "unchanged."),
     "cdrd_leak": ("float", "LeakyReLU slope (code: 0.25)."),
     "cdrd_target_bottleneck": ("integer", "0: target digits as loaded. N > 0: pass the target images (train and "
                                "test) through the source's NxN pipeline (area-average the central 20x20 to NxN, "

@@ -83,15 +83,20 @@ def test_losses_match_numpy():
         assert float(weighted["d_adv"]) == pytest.approx(d_adv, rel=1e-5)
 
 
-def test_discriminator_fake_source_class_weight_leaves_the_generator_step_unchanged():
-    import tensorflow as tf
-    from other_models.cdrd import CDRD, CDRDConfig
+def _tiny_config_and_batch(seed, batch_seed):
+    """Config fields of a tiny CDRD (tied init, high rate) and one batch ``(x_s, y_s, x_t, z, l)`` of 4."""
     tiny = dict(cdrd_g_width=16, cdrd_d_conv1=4, cdrd_d_conv2=4, cdrd_d_fc=8, cdrd_z_dim=4, cdrd_lr=1e-2,
-                cdrd_tied_init=True, seed=3)
-    rng = np.random.default_rng(0)
+                cdrd_tied_init=True, seed=seed)
+    rng = np.random.default_rng(batch_seed)
     batch = (rng.uniform(-1, 1, (4, 28, 28, 1)).astype(np.float32), np.array([0, 1, 2, 3], np.int32),
              rng.uniform(-1, 1, (4, 28, 28, 1)).astype(np.float32), rng.normal(size=(4, 4)).astype(np.float32),
              np.array([4, 5, 6, 7], np.int32))
+    return tiny, batch
+
+
+def test_discriminator_fake_source_class_weight_leaves_the_generator_step_unchanged():
+    from other_models.cdrd import CDRD, CDRDConfig
+    tiny, batch = _tiny_config_and_batch(seed=3, batch_seed=0)
     models, logs = [], []
     for w in (1.0, 0.0):
         model = CDRD(CDRDConfig(cdrd_d_fake_source_class=w, **tiny))
@@ -106,6 +111,29 @@ def test_discriminator_fake_source_class_weight_leaves_the_generator_step_unchan
     assert any(not np.allclose(a.numpy(), b.numpy()) for a, b in zip(full.d_vars, real_only.d_vars))
     with pytest.raises(ValueError, match="cdrd_d_fake_source_class"):
         CDRDConfig(cdrd_d_fake_source_class=1.5)
+
+
+def test_generated_target_class_term_can_train_only_the_target_specific_layer():
+    from other_models.cdrd import CDRD, CDRDConfig
+    tiny, batch = _tiny_config_and_batch(seed=5, batch_seed=1)
+    models = []
+    for specific, lam in ((False, 3.0), (True, 3.0), (False, 0.0), (True, 0.0)):
+        model = CDRD(CDRDConfig(cdrd_d_fake_target_class_specific=specific, cdrd_lambda_dis=lam, **tiny))
+        model.train_step(batch, 0)
+        models.append(model)
+    full, specific, full_nodis, specific_nodis = models
+    close = lambda a, b: all(np.allclose(x.numpy(), y.numpy(), rtol=1e-5, atol=1e-6) for x, y in zip(a, b))  # noqa
+    # Generator updates never read the option.
+    assert close(full.g_vars, specific.g_vars)
+    # With the class terms on, the shared layers and D_l move differently (they no longer get the
+    # generated-target class gradient) ...
+    assert not close(full.d_shared.trainable_weights, specific.d_shared.trainable_weights)
+    # ... while D_T's own layer gets the whole gradient either way, and D_S's never sees that term.
+    assert close(full.d_low_t.trainable_weights, specific.d_low_t.trainable_weights)
+    assert close(full.d_low_s.trainable_weights, specific.d_low_s.trainable_weights)
+    # ... and with lambda_dis = 0 (no class terms) the option changes nothing.
+    for a, b in ((full_nodis.d_vars, specific_nodis.d_vars), (full_nodis.g_vars, specific_nodis.g_vars)):
+        assert close(a, b)
 
 
 def test_transposed_conv_valid_is_the_adjoint_of_valid_conv():
