@@ -380,16 +380,18 @@ def cdrd_losses(src_real, src_fake, tgt_real, tgt_fake, source_labels, fake_labe
     Returns:
         dict of scalars (mean softmax cross-entropies, nats): ``d_adv`` (L_adv for D), ``dis``
         (L_dis), ``g_adv`` (L_G), ``d_total = d_adv + dis``, ``g_total = g_adv + dis``
-        (unweighted; the model applies lambda_dis).
+        (unweighted; the model applies lambda_dis), and two of ``dis``'s terms as they enter it:
+        ``dis_real_source = 1/2 CE(D_l(x_S), y_S)`` and ``dis_fake_target = 1/2 CE(D_l(G_T(z, l)), l)``.
     """
     import tensorflow as tf
     b = lambda logits, value: tf.fill([tf.shape(logits)[0]], value)  # noqa: E731
     d_adv = 0.5 * (_ce(b(src_real[0], 1), src_real[0]) + _ce(b(src_fake[0], 0), src_fake[0])) \
         + 0.5 * (_ce(b(tgt_real[0], 1), tgt_real[0]) + _ce(b(tgt_fake[0], 0), tgt_fake[0]))
-    dis = 0.5 * (_ce(source_labels, src_real[1]) + fake_source_class * _ce(fake_labels, src_fake[1])) \
-        + 0.5 * _ce(fake_labels, tgt_fake[1])
+    real_source, fake_target = 0.5 * _ce(source_labels, src_real[1]), 0.5 * _ce(fake_labels, tgt_fake[1])
+    dis = real_source + 0.5 * fake_source_class * _ce(fake_labels, src_fake[1]) + fake_target
     g_adv = _ce(b(src_fake[0], 1), src_fake[0]) + _ce(b(tgt_fake[0], 1), tgt_fake[0])
-    return {"d_adv": d_adv, "dis": dis, "g_adv": g_adv, "d_total": d_adv + dis, "g_total": g_adv + dis}
+    return {"d_adv": d_adv, "dis": dis, "g_adv": g_adv, "d_total": d_adv + dis, "g_total": g_adv + dis,
+            "dis_real_source": real_source, "dis_fake_target": fake_target}
 
 
 def cdrd_generator_losses(src_fake, tgt_fake, fake_labels):
@@ -508,7 +510,7 @@ class CDRD:
         # images do not depend on G and D does not change during the G step, so the G step skips their
         # forward passes; their terms (constant for G) are taken from the D step below for the logged
         # generator/disentangle value, which is therefore the code's G_loss + D_loss2 term for term.
-        with self._tape() as g_tape:
+        with tf.GradientTape() as g_tape:
             src_fake_g = self.discriminate(self.generate(z, l, "source"), "source")
             tgt_fake_g = self.discriminate(self.generate(z, l, "target"), "target")
             g_adv, g_dis_fake = cdrd_generator_losses(src_fake_g, tgt_fake_g, l)
@@ -519,37 +521,29 @@ class CDRD:
         specific = self.config.cdrd_d_fake_target_class_specific
         with tf.GradientTape(persistent=specific) as d_tape:
             src_real, tgt_real = self.discriminate(x_s, "source"), self.discriminate(x_t, "target")
-            tgt_fake = self.discriminate(fake_t, "target")
             losses = cdrd_losses(src_real, self.discriminate(fake_s, "source"), tgt_real,
-                                 tgt_fake, y_s, l, self.config.cdrd_d_fake_source_class)
+                                 self.discriminate(fake_t, "target"), y_s, l, self.config.cdrd_d_fake_source_class)
             d_loss = losses["d_adv"] + lam * losses["dis"]
-            if specific:
-                # The generated-target class term trains D_T's own layer only: split it off the loss.
-                tgt_class = lam * 0.5 * _ce(l, tgt_fake[1])
-                shared_loss = d_loss - tgt_class
+            if specific:   # split inside the tape so that both parts are differentiable
+                target_term = lam * losses["dis_fake_target"]
+                rest = d_loss - target_term
         if specific:
-            d_grads = d_tape.gradient(shared_loss, self.d_vars)
-            low_t = self.d_low_t.trainable_weights
-            low_grads = d_tape.gradient(tgt_class, low_t)
-            n_s = len(self.d_low_s.trainable_weights)    # d_vars = D_S's, then D_T's, then the shared layers
-            for i, g in enumerate(low_grads):
-                d_grads[n_s + i] = g if d_grads[n_s + i] is None else d_grads[n_s + i] + g
+            # The generated-target class term trains D_T's own layer only; every other term trains all of D.
+            d_grads = d_tape.gradient(rest, self.d_vars)
+            own = {id(v): g for v, g in zip(self.d_low_t.trainable_weights,
+                                            d_tape.gradient(target_term, self.d_low_t.trainable_weights))}
+            d_grads = [g + own[id(v)] if id(v) in own else g for v, g in zip(self.d_vars, d_grads)]
             del d_tape
         else:
             d_grads = d_tape.gradient(d_loss, self.d_vars)
         self.opt_d.apply_gradients(zip(d_grads, self.d_vars))
-        g_dis = g_dis_fake + 0.5 * _ce(y_s, src_real[1])
+        g_dis = g_dis_fake + losses["dis_real_source"]
         src_acc = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(src_real[1], -1, output_type=tf.int32),
                                                   tf.cast(y_s, tf.int32)), tf.float32))
         return {"discriminator/adversarial": losses["d_adv"], "discriminator/disentangle": losses["dis"],
                 "discriminator/total": d_loss, "generator/adversarial": g_adv,
                 "generator/disentangle": g_dis, "generator/total": g_adv + lam * g_dis,
                 "discriminator/source_accuracy": src_acc}
-
-    @staticmethod
-    def _tape():
-        import tensorflow as tf
-        return tf.GradientTape()
 
     def train_step(self, batch, step: int):
         """One G step then one D step on ``batch`` (see class docstring); returns scalars."""

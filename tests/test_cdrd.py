@@ -68,6 +68,8 @@ def test_losses_match_numpy():
     assert float(got["dis"]) == pytest.approx(dis, rel=1e-5)
     assert float(got["g_adv"]) == pytest.approx(g_adv, rel=1e-5)
     assert float(got["g_total"]) == pytest.approx(g_adv + dis, rel=1e-5)
+    assert float(got["dis_real_source"]) == pytest.approx(0.5 * ce(sr[1], y_s), rel=1e-5)
+    assert float(got["dis_fake_target"]) == pytest.approx(0.5 * ce(tf_[1], l), rel=1e-5)
     # The generator step's own terms: L_G and L_dis without the real-source term (constant for G).
     from other_models.cdrd import cdrd_generator_losses
     g_only, dis_fake = cdrd_generator_losses(tuple(tf.constant(t) for t in sf), tuple(tf.constant(t) for t in tf_),
