@@ -72,7 +72,10 @@ Deviations from the paper / code, and why:
   generated-source term CE(D_l(G_S(z, l)), l) of the discriminator's L_dis (0: D_l learns source classes
   from real labelled digits only); ``--cdrd_d_fake_target_class_specific`` lets the generated-target term
   CE(D_l(G_T(z, l)), l) train only D_T's domain-specific layer, not the shared layers and D_l. The
-  generator's loss is unchanged by both.
+  generator's loss is unchanged by both. ``--cdrd_g_target_source_class`` (off by default; round 6) is the
+  generator-side counterpart for the target: G is also trained so that D_l read through the *source*
+  branch, D_l^S(G_T(z, l)), labels the generated target digit l, which anchors G_T's classes to a head
+  that (with ``--cdrd_d_fake_source_class=0``) learnt them from real labelled digits only.
 * The G step skips D's forward passes on the real images (their loss terms are constant for G and D
   does not change during the G step): the same gradients as the code's G_loss + D_loss2 in less time.
 """
@@ -122,6 +125,7 @@ class CDRDConfig:
     cdrd_lambda_dis: float = 1.0
     cdrd_d_fake_source_class: float = 1.0
     cdrd_d_fake_target_class_specific: bool = False
+    cdrd_g_target_source_class: float = 0.0
     cdrd_leak: float = 0.25
     cdrd_tied_init: bool = False
     cdrd_target_bottleneck: int = 0
@@ -152,6 +156,8 @@ class CDRDConfig:
             raise ValueError("cdrd_lambda_dis must be >= 0, got %r" % self.cdrd_lambda_dis)
         if not 0.0 <= self.cdrd_d_fake_source_class <= 1.0:
             raise ValueError("cdrd_d_fake_source_class must be in [0, 1], got %r" % self.cdrd_d_fake_source_class)
+        if self.cdrd_g_target_source_class < 0:
+            raise ValueError("cdrd_g_target_source_class must be >= 0, got %r" % self.cdrd_g_target_source_class)
         for name in ("beta1", "cdrd_leak"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError("%s must be in [0, 1), got %r" % (name, getattr(self, name)))
@@ -394,21 +400,36 @@ def cdrd_losses(src_real, src_fake, tgt_real, tgt_fake, source_labels, fake_labe
             "dis_real_source": real_source, "dis_fake_target": fake_target}
 
 
-def cdrd_generator_losses(src_fake, tgt_fake, fake_labels):
+def cdrd_generator_losses(src_fake, tgt_fake, fake_labels, tgt_fake_source_class_logits=None,
+                          target_source_class=0.0):
     """The generator's share of :func:`cdrd_losses` (the terms that depend on G).
 
     Args:
         src_fake, tgt_fake: ``(real_fake_logits [B, 2], class_logits [B, 10])`` of D on G_S(z, l), G_T(z, l).
         fake_labels: int ``[B]`` l.
+        tgt_fake_source_class_logits: optional ``[B, 10]`` class logits of G_T(z, l) read through the
+            discriminator's *source* branch (D_S's low-level layer and the shared layers), written
+            D_l^S(G_T(z, l)); needed when ``target_source_class`` > 0.
+        target_source_class: weight a of the target anchor ``1/2 a CE(D_l^S(G_T(z, l)), l)`` added to the
+            class part (``--cdrd_g_target_source_class``; not in the paper or code, whose value is 0).
 
     Returns:
         ``(g_adv, dis_fake)`` scalars: L_G, and the G-dependent part of L_dis,
-        ``1/2 CE(D_l(G_S(z, l)), l) + 1/2 CE(D_l(G_T(z, l)), l)`` (L_dis minus its real-source term).
+        ``1/2 CE(D_l(G_S(z, l)), l) + 1/2 CE(D_l(G_T(z, l)), l)`` (L_dis minus its real-source term),
+        plus the anchor when a > 0.
+
+    Raises:
+        ValueError: ``target_source_class`` > 0 without ``tgt_fake_source_class_logits``.
     """
     import tensorflow as tf
     ones = lambda logits: tf.ones([tf.shape(logits)[0]], tf.int32)  # noqa: E731
     g_adv = _ce(ones(src_fake[0]), src_fake[0]) + _ce(ones(tgt_fake[0]), tgt_fake[0])
-    return g_adv, 0.5 * _ce(fake_labels, src_fake[1]) + 0.5 * _ce(fake_labels, tgt_fake[1])
+    dis_fake = 0.5 * _ce(fake_labels, src_fake[1]) + 0.5 * _ce(fake_labels, tgt_fake[1])
+    if target_source_class > 0:
+        if tgt_fake_source_class_logits is None:
+            raise ValueError("target_source_class > 0 needs the class logits of G_T(z, l) through the source branch")
+        dis_fake += 0.5 * target_source_class * _ce(fake_labels, tgt_fake_source_class_logits)
+    return g_adv, dis_fake
 
 
 # ----------------------------------------------------------------------------------------- model
@@ -512,8 +533,12 @@ class CDRD:
         # generator/disentangle value, which is therefore the code's G_loss + D_loss2 term for term.
         with tf.GradientTape() as g_tape:
             src_fake_g = self.discriminate(self.generate(z, l, "source"), "source")
-            tgt_fake_g = self.discriminate(self.generate(z, l, "target"), "target")
-            g_adv, g_dis_fake = cdrd_generator_losses(src_fake_g, tgt_fake_g, l)
+            fake_t_g = self.generate(z, l, "target")
+            tgt_fake_g = self.discriminate(fake_t_g, "target")
+            anchor = self.config.cdrd_g_target_source_class
+            # Target anchor (off by default): D_l read through the *source* branch also labels G_T(z, l) as l.
+            anchor_logits = self.discriminate(fake_t_g, "source")[1] if anchor > 0 else None
+            g_adv, g_dis_fake = cdrd_generator_losses(src_fake_g, tgt_fake_g, l, anchor_logits, anchor)
             g_loss = g_adv + lam * g_dis_fake
         self.opt_g.apply_gradients(zip(g_tape.gradient(g_loss, self.g_vars), self.g_vars))
         fake_s = self.generate(z, l, "source")
@@ -695,6 +720,12 @@ _FLAG_HELP = {
                                           "CE(D_l(G_T(z, l)), l) trains only D_T's domain-specific layer (code: "
                                           "all discriminator layers, D_l included); the generator's loss is "
                                           "unchanged."),
+    "cdrd_g_target_source_class": ("float", "Weight a >= 0 of a target anchor in the generator's loss: "
+                                   "lambda_dis * a/2 * CE(D_l^S(G_T(z, l)), l), the generated target digit read "
+                                   "through the discriminator's source branch (D_S's layer + shared layers) must "
+                                   "show class l (not in the paper or code: 0). Meant with "
+                                   "--cdrd_d_fake_source_class=0, whose source branch learns from real labelled "
+                                   "digits only."),
     "cdrd_leak": ("float", "LeakyReLU slope (code: 0.25)."),
     "cdrd_target_bottleneck": ("integer", "0: target digits as loaded. N > 0: pass the target images (train and "
                                "test) through the source's NxN pipeline (area-average the central 20x20 to NxN, "
