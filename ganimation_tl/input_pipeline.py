@@ -6,7 +6,8 @@ official code) and its horizontal flip. The plan is therefore reproducible, and 
 continues inside an epoch by skipping the batches already seen, without decoding them. Images are
 decoded in parallel (Pillow, so EXIF orientation, grayscale, RGBA, CMYK and 16-bit files are
 handled as at inference), resized to the model's size and scaled to [-1, 1]; batches are
-prefetched.
+prefetched. A :class:`DecodedImageCache` wrapped around the loader keeps decoded images in memory up to a
+byte budget, so that later epochs skip decoding (or rendering) the images it holds.
 
 Every element is a dict: ``images`` float32 ``[B, S, S, 3]`` in [-1, 1] (NHWC, RGB), ``aus``
 (y_o) float32 ``[B, 17]`` in [0, 1], ``target_aus`` (y_f) float32 ``[B, 17]`` clipped to [0, 1].
@@ -22,7 +23,8 @@ import tensorflow as tf
 from ganimation_tl.au_data import read_image
 from ganimation_tl.errors import InputError
 
-__all__ = ["EpochPlan", "plan_epoch", "steps_per_epoch", "make_dataset", "read_file_source", "load_images_numpy"]
+__all__ = ["EpochPlan", "plan_epoch", "steps_per_epoch", "make_dataset", "read_file_source", "load_images_numpy",
+           "DecodedImageCache"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +81,64 @@ def read_file_source(path, size: int) -> np.ndarray:
     return read_image(path.decode("utf-8") if isinstance(path, bytes) else str(path), size=int(size))
 
 
+class DecodedImageCache:
+    """A loader that remembers what another loader decoded, up to a byte budget.
+
+    ``cache(source, size)`` returns ``loader(source, size)`` (uint8 ``[size, size, 3]`` RGB), decoding
+    each source once: later calls with the same source and size return the stored array. Sources are
+    image paths (str or bytes) or integer indices (e.g. generated faces). Once the stored arrays reach
+    ``max_bytes``, new sources are decoded every time and not stored (so the first sources an epoch
+    visits stay cached; with a shuffled order that is a random subset). Safe for ``tf.data``'s parallel
+    calls: two threads may decode the same source at once, and both get the same image (the ``hits`` /
+    ``misses`` counters are then approximate).
+
+    The wrapped loader must be deterministic (a file that changes on disk during training keeps its
+    first decoded image). Augmentation (flips) is applied after loading, so it is not cached.
+
+    Args:
+        loader: ``(source, size) -> uint8 [size, size, 3]``; default :func:`read_file_source`.
+        max_bytes: budget of the stored arrays in bytes; 0 stores nothing.
+
+    Raises:
+        ValueError: a negative ``max_bytes``.
+    """
+
+    def __init__(self, loader: Optional[Callable] = None, max_bytes: int = 1 << 30):
+        if max_bytes < 0:
+            raise ValueError("max_bytes must be >= 0, got %r" % max_bytes)
+        self.loader = read_file_source if loader is None else loader
+        self.max_bytes = int(max_bytes)
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+        self._store = {}
+
+    @staticmethod
+    def _key(source, size):
+        if isinstance(source, np.ndarray):
+            source = source.item()
+        if isinstance(source, (bytes, str)):
+            return (source.decode("utf-8") if isinstance(source, bytes) else source), int(size)
+        return int(source), int(size)
+
+    def __call__(self, source, size) -> np.ndarray:
+        key = self._key(source, size)
+        image = self._store.get(key)
+        if image is not None:
+            self.hits += 1
+            return image
+        self.misses += 1
+        image = np.ascontiguousarray(self.loader(source, size))
+        if self.bytes + image.nbytes <= self.max_bytes and key not in self._store:
+            image.setflags(write=False)
+            self._store[key] = image
+            self.bytes += image.nbytes
+        return image
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+
 def load_images_numpy(files: Sequence[str], image_size: int) -> np.ndarray:
     """Decode ``files`` to float32 ``[N, S, S, 3]`` in [-1, 1] (for evaluation; raises InputError)."""
     return np.stack([read_image(f, size=image_size).astype(np.float32) / 127.5 - 1.0 for f in files])
@@ -120,7 +180,7 @@ def make_dataset(files: Sequence, aus: np.ndarray, *, image_size: int, batch_siz
     sources = np.asarray(list(files))[order]
     if sources.dtype.kind in "UO":
         sources = sources.astype(str)
-    load = loader or read_file_source
+    load = read_file_source if loader is None else loader
     tensors = {
         "path": sources,
         "aus": aus[order],

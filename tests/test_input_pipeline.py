@@ -73,3 +73,40 @@ def test_errors_name_the_problem(faces, tmp_path):
     import tensorflow as tf
     with pytest.raises(tf.errors.OpError, match="f3.png"):
         list(make_dataset(files, aus, image_size=32, batch_size=2, seed=0))
+
+
+def test_decoded_image_cache_decodes_each_source_once_within_its_budget():
+    from ganimation_tl.input_pipeline import DecodedImageCache
+    calls = []
+
+    def loader(source, size):
+        calls.append(int(source))
+        return np.full((size, size, 3), int(source), np.uint8)
+
+    one_image = 4 * 4 * 3
+    cache = DecodedImageCache(loader, max_bytes=2 * one_image)   # room for two 4x4 images
+    for source in (1, 2, 3, 1, 2, 3, np.int64(1)):
+        assert np.all(cache(source, 4) == source)
+    # 1 and 2 are stored; 3 (over budget) is decoded each time it is asked for.
+    assert calls == [1, 2, 3, 3]
+    assert (len(cache), cache.bytes, cache.hits, cache.misses) == (2, 2 * one_image, 3, 4)
+    # A path given as bytes (as tf.numpy_function passes it) and as str is one source; a new size is another.
+    paths = DecodedImageCache(lambda source, size: np.zeros((size, size, 3), np.uint8))
+    paths(b"a.jpg", 4), paths("a.jpg", 4), paths("a.jpg", 8)
+    assert (len(paths), paths.hits) == (2, 1)
+    with pytest.raises(ValueError, match="max_bytes"):
+        DecodedImageCache(loader, max_bytes=-1)
+
+
+def test_cached_loader_gives_the_same_batches_as_decoding_every_epoch(faces):
+    from ganimation_tl.input_pipeline import DecodedImageCache
+    files, aus = faces
+    cache = DecodedImageCache()
+    for epoch in (0, 1):
+        plain = list(make_dataset(files, aus, image_size=16, batch_size=2, seed=3, epoch=epoch))
+        cached = list(make_dataset(files, aus, image_size=16, batch_size=2, seed=3, epoch=epoch, loader=cache))
+        for a, b in zip(plain, cached):
+            for key in ("images", "aus", "target_aus"):
+                np.testing.assert_array_equal(a[key].numpy(), b[key].numpy())
+    # The second epoch (including its flips, applied after loading) came from memory.
+    assert cache.misses == len(files) // 2 * 2 and cache.hits == cache.misses

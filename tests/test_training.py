@@ -2,6 +2,7 @@
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -157,6 +158,8 @@ def test_train_cli_defaults_to_generated_synthetic_faces(tmp_path):
     saved = json.loads((workdir / "config.json").read_text())
     assert saved["data"].startswith("synthetic faces (8 per epoch") and saved["num_faces"] == 8
     assert (workdir / "checkpoints" / "ckpt-2.index").is_file()
+    # The rendered faces went through the decoded-image cache (its summary names what it holds).
+    assert re.search(r"decoded-image cache: \d+ of 8 images", result.stderr), result.stderr[-3000:]
     # Precision left unset: bfloat16 exactly on a CPU with native bfloat16 (this project's CI host has it).
     expected = "bfloat16" if cpu_supports_bfloat16() else "float32"
     assert saved["precision"] == expected and expected in result.stderr
@@ -181,6 +184,8 @@ def test_train_cli_unknown_and_conflicting_flags(tmp_path):
     assert conflict.returncode == 2 and "--image_dir needs --au_csv" in conflict.stderr
     budget = run_cli("--max_minutes=-1", "--workdir=%s" % (tmp_path / "wd"))
     assert budget.returncode == 2 and "--max_minutes must be positive" in budget.stderr
+    cache = run_cli("--decoded_cache_mb=-1", "--workdir=%s" % (tmp_path / "wd"))
+    assert cache.returncode == 2 and "--decoded_cache_mb must be >= 0" in cache.stderr
 
 
 @pytest.mark.parametrize("requested, cpu_bf16, gpu, expected", [
