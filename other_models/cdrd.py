@@ -72,10 +72,11 @@ Deviations from the paper / code, and why:
   generated-source term CE(D_l(G_S(z, l)), l) of the discriminator's L_dis (0: D_l learns source classes
   from real labelled digits only); ``--cdrd_d_fake_target_class_specific`` lets the generated-target term
   CE(D_l(G_T(z, l)), l) train only D_T's domain-specific layer, not the shared layers and D_l. The
-  generator's loss is unchanged by both. ``--cdrd_g_target_source_class`` (off by default; round 6) is the
-  generator-side counterpart for the target: G is also trained so that D_l read through the *source*
-  branch, D_l^S(G_T(z, l)), labels the generated target digit l, which anchors G_T's classes to a head
-  that (with ``--cdrd_d_fake_source_class=0``) learnt them from real labelled digits only.
+  generator's loss is unchanged by both. ``--cdrd_g_target_source_class`` (off by default; measured in
+  round 6, not adopted: it lowered target accuracy on every seed) is the generator-side counterpart for
+  the target: G is also trained so that D_l read through the *source* branch, D_l^S(G_T(z, l)), labels
+  the generated target digit l, which anchors G_T's classes to a head that (with
+  ``--cdrd_d_fake_source_class=0``) learnt them from real labelled digits only.
 * The G step skips D's forward passes on the real images (their loss terms are constant for G and D
   does not change during the G step): the same gradients as the code's G_loss + D_loss2 in less time.
 """
@@ -530,7 +531,8 @@ class CDRD:
         # Code order (main.py): the G update first, then the D update, same batch and (z, l). The real
         # images do not depend on G and D does not change during the G step, so the G step skips their
         # forward passes; their terms (constant for G) are taken from the D step below for the logged
-        # generator/disentangle value, which is therefore the code's G_loss + D_loss2 term for term.
+        # generator/disentangle value, which is therefore the code's G_loss + D_loss2 term for term (plus the
+        # target anchor of --cdrd_g_target_source_class when it is on).
         with tf.GradientTape() as g_tape:
             src_fake_g = self.discriminate(self.generate(z, l, "source"), "source")
             fake_t_g = self.generate(z, l, "target")
