@@ -97,7 +97,7 @@ def define_flags(flag_values=flags.FLAGS) -> None:
                 "(README 'Speed'); --nobf16 forces float32; --bf16 on a CPU without native bfloat16 is an "
                 "error. GPUs ignore it.", flag_values)
     define_once("integer", "attention_patience", 50,
-                "Warn when mean attention stays above 0.95 or below 0.05 for this many generator steps.", flag_values)
+                "Warn when mean attention stays above 0.99 or below 0.05 for this many generator steps.", flag_values)
 
 
 def check_workdir_config(workdir: str, config) -> None:

@@ -95,9 +95,12 @@ def test_config_validation_and_json_round_trip():
 
 def test_attention_monitor_warns_after_patience():
     monitor = AttentionMonitor(patience=3)
-    assert [monitor.update(0.99, s) for s in range(2)] == [None, None]
-    assert "saturated" in monitor.update(0.99, 2)
-    assert monitor.update(0.5, 3) is None
+    assert [monitor.update(0.995, s) for s in range(2)] == [None, None]
+    warning = monitor.update(0.995, 2)
+    assert "saturated" in warning and "0.995 > 0.99 for 3 generator steps" in warning and "under 1%" in warning
+    # Local edits that work keep mean(A) near 0.97 at 64 px (docs/synthetic_eval.md): no warning.
+    assert [monitor.update(0.969, s) for s in range(3, 9)] == [None] * 6
+    assert monitor.update(0.5, 9) is None
     assert [monitor.update(0.01, s) is not None for s in range(3)] == [False, False, True]
 
 
