@@ -176,6 +176,8 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
             raise InputError("--%s must be positive, got %d" % (name, value))
     if flag_values.max_minutes is not None and not flag_values.max_minutes > 0:
         raise InputError("--max_minutes must be positive, got %r" % flag_values.max_minutes)
+    if flag_values.decoded_cache_mb is None or flag_values.decoded_cache_mb < 0:
+        raise InputError("--decoded_cache_mb must be >= 0, got %r" % flag_values.decoded_cache_mb)
     from ganimation_tl.editing import cpu_supports_bfloat16, onednn_bfloat16
     from ganimation_tl.runtime import gpu_visible, resolve_bf16
     bfloat16 = resolve_bf16(flag_values.bf16, cpu_supports_bfloat16(), gpu_visible())
@@ -194,8 +196,6 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
         for message in table.skipped:
             logging.warning("skipped: %s", message)
 
-    if flag_values.decoded_cache_mb is None or flag_values.decoded_cache_mb < 0:
-        raise InputError("--decoded_cache_mb must be >= 0, got %r" % flag_values.decoded_cache_mb)
     loader = DecodedImageCache(loader, max_bytes=flag_values.decoded_cache_mb << 20)
     steps = steps_per_epoch(len(files), config.batch_size)
     check_workdir_config(workdir, config)

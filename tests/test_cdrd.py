@@ -46,13 +46,20 @@ def test_config_validation():
         CDRDConfig(cdrd_leak=1.0)
 
 
+def _ce_numpy(logits, labels):
+    """Mean softmax cross-entropy of ``logits [B, C]`` against int ``labels [B]`` (NumPy reference)."""
+    logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    return -np.mean(logp[np.arange(len(labels)), labels])
+
+
+def _close(a, b):
+    """Whether two lists of variables hold the same values (rtol 1e-5, atol 1e-6)."""
+    return all(np.allclose(x.numpy(), y.numpy(), rtol=1e-5, atol=1e-6) for x, y in zip(a, b))
+
+
 def test_losses_match_numpy():
     import tensorflow as tf
     from other_models.cdrd import cdrd_losses
-
-    def ce(logits, labels):
-        logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
-        return -np.mean(logp[np.arange(len(labels)), labels])
 
     rng = np.random.default_rng(0)
     heads = [(rng.normal(size=(3, 2)).astype(np.float32), rng.normal(size=(3, 10)).astype(np.float32))
@@ -61,27 +68,28 @@ def test_losses_match_numpy():
     got = cdrd_losses(*[tuple(tf.constant(t) for t in h) for h in heads], tf.constant(y_s), tf.constant(l))
     (sr, sf, tr, tf_) = heads
     ones, zeros = np.ones(3, int), np.zeros(3, int)
-    d_adv = 0.5 * (ce(sr[0], ones) + ce(sf[0], zeros)) + 0.5 * (ce(tr[0], ones) + ce(tf_[0], zeros))
-    dis = 0.5 * (ce(sr[1], y_s) + ce(sf[1], l)) + 0.5 * ce(tf_[1], l)   # no target labels
-    g_adv = ce(sf[0], ones) + ce(tf_[0], ones)
+    d_adv = (0.5 * (_ce_numpy(sr[0], ones) + _ce_numpy(sf[0], zeros))
+             + 0.5 * (_ce_numpy(tr[0], ones) + _ce_numpy(tf_[0], zeros)))
+    dis = 0.5 * (_ce_numpy(sr[1], y_s) + _ce_numpy(sf[1], l)) + 0.5 * _ce_numpy(tf_[1], l)   # no target labels
+    g_adv = _ce_numpy(sf[0], ones) + _ce_numpy(tf_[0], ones)
     assert float(got["d_adv"]) == pytest.approx(d_adv, rel=1e-5)
     assert float(got["dis"]) == pytest.approx(dis, rel=1e-5)
     assert float(got["g_adv"]) == pytest.approx(g_adv, rel=1e-5)
     assert float(got["g_total"]) == pytest.approx(g_adv + dis, rel=1e-5)
-    assert float(got["dis_real_source"]) == pytest.approx(0.5 * ce(sr[1], y_s), rel=1e-5)
-    assert float(got["dis_fake_target"]) == pytest.approx(0.5 * ce(tf_[1], l), rel=1e-5)
+    assert float(got["dis_real_source"]) == pytest.approx(0.5 * _ce_numpy(sr[1], y_s), rel=1e-5)
+    assert float(got["dis_fake_target"]) == pytest.approx(0.5 * _ce_numpy(tf_[1], l), rel=1e-5)
     # The generator step's own terms: L_G and L_dis without the real-source term (constant for G).
     from other_models.cdrd import cdrd_generator_losses
     g_only, dis_fake = cdrd_generator_losses(tuple(tf.constant(t) for t in sf), tuple(tf.constant(t) for t in tf_),
                                              tf.constant(l))
     assert float(g_only) == pytest.approx(g_adv, rel=1e-5)
-    assert float(dis_fake) == pytest.approx(dis - 0.5 * ce(sr[1], y_s), rel=1e-5)
+    assert float(dis_fake) == pytest.approx(dis - 0.5 * _ce_numpy(sr[1], y_s), rel=1e-5)
     # --cdrd_d_fake_source_class=w scales the generated-source class term of the discriminator's L_dis.
     for w in (0.0, 0.25):
         weighted = cdrd_losses(*[tuple(tf.constant(t) for t in h) for h in heads], tf.constant(y_s), tf.constant(l),
                                fake_source_class=w)
         assert float(weighted["dis"]) == pytest.approx(
-            0.5 * (ce(sr[1], y_s) + w * ce(sf[1], l)) + 0.5 * ce(tf_[1], l), rel=1e-5)
+            0.5 * (_ce_numpy(sr[1], y_s) + w * _ce_numpy(sf[1], l)) + 0.5 * _ce_numpy(tf_[1], l), rel=1e-5)
         assert float(weighted["d_adv"]) == pytest.approx(d_adv, rel=1e-5)
 
 
@@ -119,10 +127,6 @@ def test_generator_target_anchor_loss_matches_numpy():
     import tensorflow as tf
     from other_models.cdrd import cdrd_generator_losses
 
-    def ce(logits, labels):
-        logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
-        return -np.mean(logp[np.arange(len(labels)), labels])
-
     rng = np.random.default_rng(1)
     sf, tf_ = [(rng.normal(size=(3, 2)).astype(np.float32), rng.normal(size=(3, 10)).astype(np.float32))
                for _ in range(2)]
@@ -131,7 +135,7 @@ def test_generator_target_anchor_loss_matches_numpy():
     heads = [tuple(tf.constant(t) for t in h) for h in (sf, tf_)]
     _, plain = cdrd_generator_losses(*heads, tf.constant(l))
     _, anchored = cdrd_generator_losses(*heads, tf.constant(l), tf.constant(anchor_logits), 0.5)
-    assert float(anchored) == pytest.approx(float(plain) + 0.5 * 0.5 * ce(anchor_logits, l), rel=1e-5)
+    assert float(anchored) == pytest.approx(float(plain) + 0.5 * 0.5 * _ce_numpy(anchor_logits, l), rel=1e-5)
     with pytest.raises(ValueError, match="source branch"):
         cdrd_generator_losses(*heads, tf.constant(l), None, 1.0)
 
@@ -146,15 +150,14 @@ def test_generator_target_anchor_changes_only_what_reads_the_target_generator():
         logs.append({k: float(v) for k, v in model.train_step(batch, 0).items()})
         models.append(model)
     plain, anchored = models
-    close = lambda a, b: all(np.allclose(x.numpy(), y.numpy(), rtol=1e-5, atol=1e-6) for x, y in zip(a, b))  # noqa
     # G_S's own layer gets no gradient from a term on G_T(z, l); G_T's layer and the shared G layers do.
-    assert close(plain.g_head_s.trainable_weights, anchored.g_head_s.trainable_weights)
-    assert not close(plain.g_head_t.trainable_weights, anchored.g_head_t.trainable_weights)
-    assert not close(plain.g_shared.trainable_weights, anchored.g_shared.trainable_weights)
+    assert _close(plain.g_head_s.trainable_weights, anchored.g_head_s.trainable_weights)
+    assert not _close(plain.g_head_t.trainable_weights, anchored.g_head_t.trainable_weights)
+    assert not _close(plain.g_shared.trainable_weights, anchored.g_shared.trainable_weights)
     # The logged generator class loss includes the anchor (a positive cross-entropy), and D's step, which
     # follows G's, sees the changed generated digits.
     assert logs[1]["generator/disentangle"] > logs[0]["generator/disentangle"]
-    assert not close(plain.d_vars, anchored.d_vars)
+    assert not _close(plain.d_vars, anchored.d_vars)
     # The G update is the gradient of L_G + lambda [L_dis's G terms + a/2 CE(D_l^S(G_T(z, l)), l)], with
     # G_T's digit read through the *source* branch (recomputed here outside the training step).
     import tensorflow as tf
@@ -169,7 +172,7 @@ def test_generator_target_anchor_changes_only_what_reads_the_target_generator():
             l, manual.discriminate(fake_t, "source")[1]))
         loss = g_adv + manual.config.cdrd_lambda_dis * (dis + 0.5 * source_read)
     manual.opt_g.apply_gradients(zip(tape.gradient(loss, manual.g_vars), manual.g_vars))
-    assert close(manual.g_vars, anchored.g_vars)
+    assert _close(manual.g_vars, anchored.g_vars)
     with pytest.raises(ValueError, match="cdrd_g_target_source_class"):
         CDRDConfig(cdrd_g_target_source_class=-0.5)
 
@@ -183,18 +186,17 @@ def test_generated_target_class_term_can_train_only_the_target_specific_layer():
         model.train_step(batch, 0)
         models.append(model)
     full, specific, full_nodis, specific_nodis = models
-    close = lambda a, b: all(np.allclose(x.numpy(), y.numpy(), rtol=1e-5, atol=1e-6) for x, y in zip(a, b))  # noqa
     # Generator updates never read the option.
-    assert close(full.g_vars, specific.g_vars)
+    assert _close(full.g_vars, specific.g_vars)
     # With the class terms on, the shared layers and D_l move differently (they no longer get the
     # generated-target class gradient) ...
-    assert not close(full.d_shared.trainable_weights, specific.d_shared.trainable_weights)
+    assert not _close(full.d_shared.trainable_weights, specific.d_shared.trainable_weights)
     # ... while D_T's own layer gets the whole gradient either way, and D_S's never sees that term.
-    assert close(full.d_low_t.trainable_weights, specific.d_low_t.trainable_weights)
-    assert close(full.d_low_s.trainable_weights, specific.d_low_s.trainable_weights)
+    assert _close(full.d_low_t.trainable_weights, specific.d_low_t.trainable_weights)
+    assert _close(full.d_low_s.trainable_weights, specific.d_low_s.trainable_weights)
     # ... and with lambda_dis = 0 (no class terms) the option changes nothing.
     for a, b in ((full_nodis.d_vars, specific_nodis.d_vars), (full_nodis.g_vars, specific_nodis.g_vars)):
-        assert close(a, b)
+        assert _close(a, b)
 
 
 def test_transposed_conv_valid_is_the_adjoint_of_valid_conv():
