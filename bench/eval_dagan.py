@@ -60,15 +60,29 @@ def real_vs_fake_auc(real: np.ndarray, fake: np.ndarray, seed: int = 0) -> float
     return float(roc_auc_score(y, scores))
 
 
+def reference_identity_classifier(data):
+    """C_ref: HOG + logistic regression fitted on REAL photos only (frontal 1-8 and every profile of each identity,
+    plus their mirror images) of a :class:`other_models.dagan.DAGANData`. Returns the fitted sklearn pipeline."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    real_x = np.concatenate([data.real_frontal_train, data.real_profiles])
+    real_y = np.concatenate([data.real_frontal_train_labels, data.real_labels])
+    real_x, real_y = np.concatenate([real_x, real_x[:, :, ::-1]]), np.concatenate([real_y, real_y])
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, C=0.05)).fit(hog_features(real_x), real_y)
+
+
+def identity_accuracy(c_ref, images: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of ``images`` (``[N, S, S, 3]`` in [-1, 1]) that ``c_ref`` labels with their identity ``labels``."""
+    return float(np.mean(c_ref.predict(hog_features(images)) == labels))
+
+
 def main(argv):
     EVAL.unparse_flags()          # a fresh parse (main may be called more than once in one process)
     parse_eval_flags(EVAL, argv, __doc__)
     logging.set_verbosity(logging.INFO)
     from ganimation_tl.trainer import write_json_atomic
     from other_models import dagan
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     steps_cap = ["--max_steps=%d" % EVAL.max_steps] if EVAL.max_steps else []
     for extra in EVAL.model_flag:
@@ -92,14 +106,10 @@ def main(argv):
     refined_train = model.refine(data.sim_train)
 
     # 1. Reference identity classifier trained on real photos only.
-    real_x = np.concatenate([data.real_frontal_train, data.real_profiles])
-    real_y = np.concatenate([data.real_frontal_train_labels, data.real_labels])
-    real_x, real_y = np.concatenate([real_x, real_x[:, :, ::-1]]), np.concatenate([real_y, real_y])
-    c_ref = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, C=0.05))
-    c_ref.fit(hog_features(real_x), real_y)
-    acc_real_frontal_test = float(np.mean(c_ref.predict(hog_features(data.real_frontal_test)) == data.real_frontal_test_labels))
-    acc_sim = float(np.mean(c_ref.predict(hog_features(data.sim_test)) == data.sim_test_labels))
-    acc_ref = float(np.mean(c_ref.predict(hog_features(refined_test)) == data.sim_test_labels))
+    c_ref = reference_identity_classifier(data)
+    acc_real_frontal_test = identity_accuracy(c_ref, data.real_frontal_test, data.real_frontal_test_labels)
+    acc_sim = identity_accuracy(c_ref, data.sim_test, data.sim_test_labels)
+    acc_ref = identity_accuracy(c_ref, refined_test, data.sim_test_labels)
 
     # 2. Real-vs-X separability (all simulated faces, train and held-out photos).
     sims = np.concatenate([data.sim_train, data.sim_test])

@@ -39,6 +39,9 @@ What is implemented (paper / BEGAN symbols):
   ``dagan_local_learning_rate``): ``+ lambda_l [BCE(D_l(y), 1) + BCE(D_l(x_tilde), 0)]`` for D and
   ``+ lambda_l BCE(D_l(x_tilde), 1)`` for G, means over patches; ``dagan_residual_scale = alpha > 0``
   bounds the refiner's global residual per pixel (``clip(x + alpha tanh(conv), -1, 1)``);
+  ``dagan_pixel_loss_sigma = sigma > 0`` applies the pixel-wise loss to Gaussian low-passed images,
+  ``mean |g_sigma * x_tilde - g_sigma * x|``, so the refiner must keep the simulated face's content but
+  may add detail finer than sigma pixels (sharpening, texture) without paying for it;
   ``dagan_first_identity`` selects other people (51-100: the validation split used to choose settings).
 
 Data: CFP identities ``dagan_first_identity``.. (N = ``dagan_num_identities``; default 1..N). Simulated profiles come from frontal photos 1-8
@@ -60,8 +63,8 @@ Deviations from the paper, and why:
   binary-CE form; spec: softmax CE is the practical choice).
 * Batch norm in the refiner is ``other_models.drgan.batch_norm_layer`` (TL 2.2.5's BatchNorm2d
   fails in train mode inside ``tf.function`` on TF 2.21).
-* The local realism agent, the bounded residual and the real-only identity agent are not in the
-  paper (all off by default). They were added after the paper-form model failed both realism and
+* The local realism agent, the bounded residual, the real-only identity agent and the low-pass pixel
+  loss are not in the paper (all off by default). They were added after the paper-form model failed both realism and
   identity checks at 32 px / 1500 iterations (``docs/results/dagan.md`` has the runs and the
   reasons): there the BEGAN agent's refiner gradient pulls towards its blurry auto-encoder
   reconstructions (k_t stays 0 with gamma 0.5; with gamma 1 the refiner chases D with colour
@@ -82,6 +85,7 @@ from ganimation_tl.sibling import config_or_input_error, define_model_flags, ima
 
 __all__ = ["DAGANConfig", "DAGANData", "DAGAN", "GenericFace", "fit_generic_face", "simulate_profile",
            "build_refiner", "build_discriminator", "build_local_discriminator", "local_realism_loss",
+           "gaussian_low_pass", "pixel_loss",
            "autoencoder_error", "update_k", "convergence_measure",
            "load_data", "prepare", "define_flags", "train"]
 
@@ -107,6 +111,9 @@ class DAGANConfig:
         dagan_lambda_local: weight of the optional local (patch) realism agent (0: off, the paper's two
         agents only); dagan_local_channels: its width n_l; dagan_local_learning_rate: its Adam learning
         rate (beta1 = dagan_beta1).
+        dagan_pixel_loss_sigma: sigma > 0 (pixels) compares Gaussian low-passed images in the pixel-wise loss,
+        ``mean |g_sigma * x_tilde - g_sigma * x|``, so the refiner keeps the simulated face's content but may
+        add detail finer than sigma for free (0: the plain loss ``mean |x_tilde - x|``).
         dagan_yaw_min / dagan_yaw_max: simulator yaw
         range in degrees. dagan_sim_blur: simulator Gaussian blur sigma in output pixels.
         batch_size, epochs, seed.
@@ -132,6 +139,7 @@ class DAGANConfig:
     dagan_lambda_local: float = 0.0
     dagan_local_channels: int = 32
     dagan_local_learning_rate: float = 1e-4
+    dagan_pixel_loss_sigma: float = 0.0
     dagan_yaw_min: float = 60.0
     dagan_yaw_max: float = 80.0
     dagan_sim_blur: float = 0.7
@@ -169,6 +177,9 @@ class DAGANConfig:
             raise ValueError("need 0 <= dagan_yaw_min <= dagan_yaw_max < 90 degrees")
         if self.dagan_sim_blur < 0:
             raise ValueError("dagan_sim_blur must be >= 0")
+        if not 0 <= self.dagan_pixel_loss_sigma <= 8 or np.ceil(3 * self.dagan_pixel_loss_sigma) >= self.image_size:
+            raise ValueError("dagan_pixel_loss_sigma must be in [0, 8] pixels with 3 sigma < image_size, got %r"
+                             % self.dagan_pixel_loss_sigma)
 
 
 # ---------------------------------------------------------------------------------------------- simulator
@@ -507,6 +518,37 @@ def autoencoder_error(images, reconstructions):
     return tf.reduce_mean(tf.abs(images - reconstructions), axis=[1, 2, 3])
 
 
+def gaussian_low_pass(images, sigma: float):
+    """Depthwise Gaussian blur of ``[B, S, S, C]`` images (any range), same shape.
+
+    The kernel is separable, ``2 ceil(3 sigma) + 1`` taps, normalised to sum 1; borders are padded by
+    reflection, so a constant image stays constant. ``sigma`` in pixels, > 0.
+    """
+    import tensorflow as tf
+    radius = max(1, int(np.ceil(3.0 * sigma)))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps = (taps / taps.sum()).astype(np.float32)
+    channels = int(images.shape[-1])
+    padded = tf.pad(images, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="REFLECT")
+    row = tf.constant(np.tile(taps.reshape(1, -1, 1, 1), (1, 1, channels, 1)))
+    col = tf.constant(np.tile(taps.reshape(-1, 1, 1, 1), (1, 1, channels, 1)))
+    out = tf.nn.depthwise_conv2d(padded, row, [1, 1, 1, 1], "VALID")
+    return tf.nn.depthwise_conv2d(out, col, [1, 1, 1, 1], "VALID")
+
+
+def pixel_loss(refined, simulated, sigma: float = 0.0):
+    """The refiner's pixel-wise (self-regularisation) loss, a scalar.
+
+    ``mean |x_tilde - x|`` (slides' L_pp) with ``sigma = 0``; with ``sigma > 0`` both images are first
+    low-passed by :func:`gaussian_low_pass`, so only content coarser than sigma pixels is held to the
+    simulated image (``--dagan_pixel_loss_sigma``; not in DA-GAN). Inputs ``[B, S, S, 3]`` in [-1, 1].
+    """
+    import tensorflow as tf
+    if sigma > 0:
+        refined, simulated = gaussian_low_pass(refined, sigma), gaussian_low_pass(simulated, sigma)
+    return tf.reduce_mean(tf.abs(refined - simulated))
+
+
 def update_k(k, loss_real, loss_fake, gamma: float, lambda_k: float):
     """Boundary-equilibrium update ``clip_[0,1](k + lambda_k (gamma L(y) - L(x_tilde)))`` (BEGAN eq. 4)."""
     import tensorflow as tf
@@ -624,7 +666,7 @@ class DAGAN:
         rec, idl = self.discriminator(refined)
         g_adv = tf.reduce_mean(autoencoder_error(refined, rec))
         g_id = _ce(idl, sim_labels)
-        pixel = tf.reduce_mean(tf.abs(refined - sim))
+        pixel = pixel_loss(refined, sim, c.dagan_pixel_loss_sigma)
         out = {"total": g_adv + c.dagan_lambda_identity * g_id + c.dagan_lambda_pixel * pixel, "ae": g_adv,
                "identity": g_id, "pixel": pixel, "accuracy_refined": _acc(idl, sim_labels)}
         if self.local_discriminator is not None:
@@ -708,6 +750,8 @@ _HELP = {
     "dagan_yaw_min": ("float", "DA-GAN simulator minimum yaw, degrees."),
     "dagan_yaw_max": ("float", "DA-GAN simulator maximum yaw, degrees."),
     "dagan_sim_blur": ("float", "DA-GAN simulator blur sigma (output pixels)."),
+    "dagan_pixel_loss_sigma": ("float", "DA-GAN: Gaussian sigma (pixels) of the low-pass applied to both images in "
+                               "the pixel-wise loss, so detail finer than sigma is free (0 = plain L1, the default)."),
 }
 
 

@@ -211,6 +211,44 @@ def test_bounded_residual_caps_the_change_per_pixel():
         DAGANConfig(dagan_residual_scale=-0.1)
 
 
+def test_low_pass_pixel_loss_matches_opencv_and_frees_fine_detail():
+    """--dagan_pixel_loss_sigma: the low-pass is OpenCV's Gaussian blur (reflected borders); the loss ignores detail
+    finer than sigma (an unsharp-masked face costs far less than under the plain L1), not a shift of content."""
+    import cv2
+    from other_models.dagan import DAGAN, DAGANConfig, gaussian_low_pass, pixel_loss
+    rng = np.random.default_rng(0)
+    x = np.clip(rng.normal(0, 0.5, (3, 32, 32, 3)), -1, 1).astype(np.float32)
+    for sigma in (0.7, 1.0, 2.0):
+        radius = int(np.ceil(3 * sigma))
+        expected = np.stack([cv2.GaussianBlur(im, (2 * radius + 1,) * 2, sigma, borderType=cv2.BORDER_REFLECT_101)
+                             for im in x])
+        np.testing.assert_allclose(gaussian_low_pass(x, sigma).numpy(), expected, atol=1e-5)
+    assert float(pixel_loss(x, 0.5 * x)) == pytest.approx(np.abs(0.5 * x).mean(), rel=1e-5)   # sigma 0: plain L1
+    smooth = np.stack([cv2.GaussianBlur(im, (0, 0), 2.0) for im in x])                         # a "simulated" face
+    detail = 0.3 * np.sign(rng.normal(size=x.shape)).astype(np.float32)                        # pixel-level texture
+    plain, low = float(pixel_loss(smooth + detail, smooth)), float(pixel_loss(smooth + detail, smooth, 2.0))
+    assert plain == pytest.approx(0.3, rel=1e-5) and low < 0.2 * plain                       # 0.04 vs 0.3
+    shifted = np.roll(smooth, 4, axis=2)                                                       # moved content
+    assert float(pixel_loss(shifted, smooth, 2.0)) > 0.5 * float(pixel_loss(shifted, smooth))
+    cfg = DAGANConfig(image_size=16, dagan_g_channels=4, dagan_g_blocks=1, dagan_d_channels=4, dagan_d_hidden=8,
+                      dagan_d_scales=2, dagan_num_identities=5, dagan_pixel_loss_sigma=1.0)
+    model = DAGAN(cfg)
+    model.refiner.eval()
+    for w in model.refiner.all_weights:
+        if "conv_out/filters" in w.name:                                 # a refiner that writes texture
+            w.assign(rng.normal(0, 3.0, w.shape).astype(np.float32))
+    sim = x[:, :16, :16]
+    g = model.generator_losses(sim, np.zeros(3, np.int32))
+    refined = model.refiner(sim)
+    low, plain = float(pixel_loss(refined, sim, 1.0)), float(pixel_loss(refined, sim))
+    assert float(g["pixel"]) == pytest.approx(low, rel=1e-4) and abs(low - plain) > 0.01
+    assert DAGANConfig().dagan_pixel_loss_sigma == 0.0                   # default: the slides' plain L1
+    with pytest.raises(ValueError, match="dagan_pixel_loss_sigma"):
+        DAGANConfig(dagan_pixel_loss_sigma=-1.0)
+    with pytest.raises(ValueError, match="dagan_pixel_loss_sigma"):
+        DAGANConfig(image_size=16, dagan_d_scales=2, dagan_pixel_loss_sigma=6.0)   # 3 sigma >= the image side
+
+
 def test_eval_model_flag_override_errors_name_the_flag(capsys):
     import importlib
     import sys
@@ -224,3 +262,49 @@ def test_eval_model_flag_override_errors_name_the_flag(capsys):
             eval_dagan.main(argv)
         assert exit_info.value.code == 2
         assert needle in capsys.readouterr().err
+
+
+def _ceiling_module():
+    import importlib
+    import os
+    import sys
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return importlib.import_module("bench.dagan_photometric_ceiling")
+
+
+def test_photometric_ceiling_transforms_match_their_formulas():
+    import cv2
+    ceiling = _ceiling_module()
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-0.5, 0.5, (2, 16, 16, 3)).astype(np.float32)
+    expected = x + 2.0 * (x - np.stack([cv2.GaussianBlur(im, (0, 0), 1.0) for im in x]))
+    np.testing.assert_allclose(ceiling.unsharp(x, 1.0, 2.0), np.clip(expected, -1, 1), atol=1e-6)
+    mean = x.mean(axis=(1, 2), keepdims=True)
+    lowered = mean + 0.85 * (x - mean)                                   # the simulator's contrast step
+    np.testing.assert_allclose(ceiling.restore_contrast(lowered), x, atol=1e-5)
+
+
+@needs_cfp
+def test_photometric_ceiling_scores_every_transform(tmp_path, capsys):
+    """bench/dagan_photometric_ceiling.py on 3 people: every transform is scored with eval_dagan's measures, the
+    baseline row is the untouched simulation, and a bad flag is exit 2 naming it."""
+    ceiling = _ceiling_module()
+    out = tmp_path / "ceiling.json"
+    results = ceiling.main(["ceiling", "--flagfile_path=configs/dagan_debug.cfg", "--output=%s" % out,
+                            "--model_flag=--cfp_dir=%s" % CFP, "--model_flag=--dagan_num_identities=3",
+                            "--photos_per_identity=3"])
+    import json
+    assert json.loads(out.read_text())["rows"] == json.loads(json.dumps(results["rows"]))
+    rows = {r["transform"]: r for r in results["rows"]}
+    assert set(rows) == {"simulated", "contrast_restored", "unsharp_s1_a1", "unsharp_s0.7_a2", "unsharp_s1_a2",
+                         "contrast_restored_unsharp_s1_a1", "noise_0.05", "simulator_without_blur"}
+    assert rows["simulated"]["mean_abs_change"] == 0.0
+    assert not rows["simulated"]["identity_check_pass"] and not rows["simulated"]["realism_check_pass"]
+    assert rows["noise_0.05"]["mean_abs_change"] == pytest.approx(0.05 * np.sqrt(2 / np.pi), rel=0.15)
+    assert rows["unsharp_s1_a2"]["mean_abs_change"] > rows["unsharp_s1_a1"]["mean_abs_change"] > 0.005
+    for r in results["rows"]:
+        assert 0.0 <= r["identity_accuracy"] <= 1.0 and 0.0 <= r["real_vs_x_auc"] <= 1.0
+    assert results["held_out_faces"] == 3 and results["real_profiles"] == 9
+    with pytest.raises(SystemExit) as exit_info:
+        ceiling.main(["ceiling", "--model_flag=--dagan_nope=1", "--output=%s" % out])
+    assert exit_info.value.code == 2 and "dagan_nope" in capsys.readouterr().err
