@@ -522,7 +522,9 @@ def gaussian_low_pass(images, sigma: float):
     """Depthwise Gaussian blur of ``[B, S, S, C]`` images (any range), same shape.
 
     The kernel is separable, ``2 ceil(3 sigma) + 1`` taps, normalised to sum 1; borders are padded by
-    reflection, so a constant image stays constant. ``sigma`` in pixels, > 0.
+    reflection, so a constant image stays constant. ``sigma`` in pixels, > 0; the reflection needs
+    ``ceil(3 sigma) < S`` (``DAGANConfig`` checks it for ``--dagan_pixel_loss_sigma``), else TensorFlow's
+    ``tf.pad`` raises InvalidArgumentError.
     """
     import tensorflow as tf
     radius = max(1, int(np.ceil(3.0 * sigma)))
