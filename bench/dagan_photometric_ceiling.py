@@ -9,7 +9,8 @@ photos only) on the simulated profiles of the held-out frontal photos, and the 5
 real-vs-X HOG classifier over all simulated faces against the real profiles. The transforms:
 
 * ``simulated``: the simulator's output as the GAN sees it (the baseline of both checks);
-* ``contrast_restored``: contrast x 1/0.85 about each image's mean (undoes the simulator's contrast step);
+* ``contrast_restored``: contrast x 1/``SIM_CONTRAST`` (1/0.85) about each image's mean (undoes the simulator's
+  contrast step);
 * ``unsharp_s1_a1`` / ``unsharp_s0.7_a2`` / ``unsharp_s1_a2``: unsharp masks ``x + a (x - g_s * x)`` (a
   fixed "sharpening refiner");
 * ``contrast_restored_unsharp_s1_a1``: both;
@@ -44,18 +45,21 @@ flags.DEFINE_multi_string("model_flag", [], "A model flag that overrides the fla
 flags.DEFINE_integer("photos_per_identity", None, "Load at most this many photos per identity and view (tests).",
                      flag_values=FLAGS)
 
-CONTRAST = 0.85       # the simulator's contrast factor (other_models.dagan.simulate_profile)
-
-
 def unsharp(images: np.ndarray, sigma: float, amount: float) -> np.ndarray:
-    """``clip(x + amount (x - g_sigma * x), -1, 1)`` per image; ``[N, S, S, 3]`` float in [-1, 1]."""
+    """Unsharp mask ``clip(x + amount (x - g_sigma * x), -1, 1)`` of each image (OpenCV Gaussian, sigma in
+    pixels, amount >= 0). ``images``: float ``[N, S, S, 3]`` in [-1, 1]; returns float32, same shape and range."""
     import cv2
     out = [im + amount * (im - cv2.GaussianBlur(im, (0, 0), sigma)) for im in images.astype(np.float32)]
     return np.clip(np.stack(out), -1.0, 1.0)
 
 
-def restore_contrast(images: np.ndarray, factor: float = 1.0 / CONTRAST) -> np.ndarray:
-    """Scale each image's deviations from its mean colour by ``factor`` and clip to [-1, 1]."""
+def restore_contrast(images: np.ndarray, factor: float = None) -> np.ndarray:
+    """Scale each image's deviations from its mean colour by ``factor`` (default ``1 / SIM_CONTRAST``, which
+    undoes the simulator's contrast step of ``other_models.dagan.simulate_profile``) and clip to [-1, 1].
+    ``images``: float ``[N, S, S, 3]`` in [-1, 1]; returns float32, same shape."""
+    if factor is None:
+        from other_models.dagan import SIM_CONTRAST
+        factor = 1.0 / SIM_CONTRAST
     mean = images.mean(axis=(1, 2), keepdims=True)
     return np.clip(mean + factor * (images - mean), -1.0, 1.0).astype(np.float32)
 

@@ -16,7 +16,6 @@ spans midnight more than once (the absl timestamp has no date: one day change is
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -33,7 +32,9 @@ LINE = re.compile(r"^I(\d{4}) (\d\d):(\d\d):(\d\d\.\d+) .*? step (\d+)/(\d+) .*?
 
 
 def parse(path):
-    """``[(step, seconds since the first line, input wait share in [0, 1])]`` of the progress lines."""
+    """``[(step, seconds since the first line, input wait share in [0, 1])]`` of the progress lines of the
+    log file ``path``, in file order. Raises OSError (unreadable file) or ValueError (no progress lines, or
+    more than one midnight crossed)."""
     rows, first, day_offset, last_day = [], None, 0.0, None
     with open(path, errors="replace") as handle:
         for text in handle:
@@ -57,7 +58,11 @@ def parse(path):
 
 
 def phases(rows, boundaries):
-    """Per phase: ``{"from", "to", "iterations", "seconds", "it_per_s", "mean_input_wait"}``."""
+    """Split ``rows`` (from :func:`parse`) at the iteration counts ``boundaries`` (ascending).
+
+    Returns one dict per phase that holds at least two logged steps: ``from`` / ``to`` (the logged steps used),
+    ``iterations``, ``seconds`` (wall clock), ``it_per_s`` and ``mean_input_wait`` (share in [0, 1] of the
+    windows inside the phase)."""
     steps = [r[0] for r in rows]
     result = []
     for a, b in zip(boundaries[:-1], boundaries[1:]):
@@ -90,13 +95,11 @@ def main(argv):
                  100 * (p["mean_input_wait"] or 0)))
     total = rows[-1][1]
     print("logged steps %d-%d in %.1f min" % (rows[0][0], rows[-1][0], total / 60.0))
-    if FLAGS.output:   # temp file, then rename: an existing file is never left half-written
-        result = {"log": os.path.basename(argv[1]), "phases": table, "first_logged_step": rows[0][0],
-                  "last_logged_step": rows[-1][0], "minutes_between_first_and_last_line": round(total / 60.0, 2)}
-        tmp = FLAGS.output + ".tmp"
-        with open(tmp, "w") as handle:
-            json.dump(result, handle, indent=1)
-        os.replace(tmp, FLAGS.output)
+    if FLAGS.output:
+        from bench._common import write_json_atomic
+        write_json_atomic(FLAGS.output, {"log": os.path.basename(argv[1]), "phases": table,
+                                         "first_logged_step": rows[0][0], "last_logged_step": rows[-1][0],
+                                         "minutes_between_first_and_last_line": round(total / 60.0, 2)})
     return 0
 
 

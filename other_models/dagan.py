@@ -83,7 +83,7 @@ from ganimation_tl import registry
 from ganimation_tl.errors import InputError
 from ganimation_tl.sibling import config_or_input_error, define_model_flags, images_grid, run_trainer
 
-__all__ = ["DAGANConfig", "DAGANData", "DAGAN", "GenericFace", "fit_generic_face", "simulate_profile",
+__all__ = ["DAGANConfig", "DAGANData", "DAGAN", "GenericFace", "fit_generic_face", "simulate_profile", "SIM_CONTRAST",
            "build_refiner", "build_discriminator", "build_local_discriminator", "local_realism_loss",
            "gaussian_low_pass", "pixel_loss",
            "autoencoder_error", "update_k", "convergence_measure",
@@ -183,6 +183,8 @@ class DAGANConfig:
 
 
 # ---------------------------------------------------------------------------------------------- simulator
+SIM_CONTRAST = 0.85   # the simulator's contrast factor towards the mean colour (a "rendered" look)
+
 @dataclasses.dataclass(frozen=True)
 class GenericFace:
     """The generic 3D face fitted to one frontal photo (pixels of that photo; x right, y down, z to camera).
@@ -257,7 +259,7 @@ def rotate_points(face: GenericFace, x, y, yaw_degrees: float, monotone_rows: bo
 
 
 def simulate_profile(image: np.ndarray, landmarks: np.ndarray, yaw_degrees: float, out_size: int,
-                     blur: float = 0.7, contrast: float = 0.85, mirror: bool = False,
+                     blur: float = 0.7, contrast: float = SIM_CONTRAST, mirror: bool = False,
                      margin: float = 0.5) -> np.ndarray:
     """The DA-GAN simulator: a frontal face photo -> a simulated profile face (see module docstring).
 
