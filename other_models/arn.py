@@ -52,6 +52,11 @@ Deviations from the paper, and why:
   (both modes). The code's other weights (L_rec 0.1, L_diff 0.1, L_ctr 1 or 0.1) are reachable through
   ``--arn_gamma`` etc.; its L_diff is an unnormalised dot product and its L_rec an L1 distance, ours are
   the normalised Frobenius form above and the MSE.
+* Two options for probing the proxy's pose problem (ours, not in the paper or code; off in the configurations,
+  docs/results/arn.md "Round 4"): ``--arn_profile_orientation=face_right`` mirrors every target profile that
+  faces left, judged from its CFP fiducials (an alignment step, like the crops themselves; identities are not
+  used), and ``--arn_flip_pool`` scores re-identification on ``e_c(x)/|e_c(x)| + e_c(x')/|e_c(x')|`` with x'
+  the mirror image (flip pooling at test time, as common in face verification).
 """
 from __future__ import annotations
 
@@ -72,6 +77,7 @@ __all__ = ["ARNConfig", "ARNData", "prepare_data", "build_backbone", "build_code
            "define_flags", "train"]
 
 MODES = ("arn", "source_only")
+ORIENTATIONS = ("as_is", "face_right")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +103,10 @@ class ARNConfig:
             the earlier behaviour). From the official code (``w_loss_mmd``), not in the workshop paper's text.
         arn_flip: random horizontal flips (p = 0.5) of the source and target training images (the official
             code's ``RandomHorizontalFlip``); applies to both modes.
+        arn_profile_orientation: 'as_is' (the photos as CFP has them; 74-83% of identities have left- *and*
+            right-facing profiles) or 'face_right' (mirror the target profiles that face left, from their
+            fiducials, :func:`faces_left`); both modes.
+        arn_flip_pool: evaluate on flip-pooled codes (see :meth:`ARN.shared_codes`); training is unchanged.
 
     Raises:
         ValueError: a field out of range (named in the message).
@@ -123,6 +133,8 @@ class ARNConfig:
     beta1: float = 0.5
     arn_mmd: float = 0.0
     arn_flip: bool = False
+    arn_profile_orientation: str = "as_is"
+    arn_flip_pool: bool = False
 
     def __post_init__(self):
         for name in ("image_size", "batch_size", "epochs", "arn_source_ids", "arn_target_ids", "arn_ids_per_batch",
@@ -150,6 +162,9 @@ class ARNConfig:
             raise ValueError("beta1 must be in [0, 1), got %r" % self.beta1)
         if self.arn_mode not in MODES:
             raise ValueError("arn_mode must be one of %s, got %r" % (MODES, self.arn_mode))
+        if self.arn_profile_orientation not in ORIENTATIONS:
+            raise ValueError("arn_profile_orientation must be one of %s, got %r"
+                             % (ORIENTATIONS, self.arn_profile_orientation))
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -204,8 +219,38 @@ def prepare_data(cfp_dir: str, config: ARNConfig, flag_name: str = "cfp_dir") ->
     def to_float(images):
         return images.astype(np.float32) / 127.5 - 1.0
 
-    return ARNData(to_float(src.images), (src.identities - 1).astype(np.int32), to_float(tgt.images),
+    target_images = tgt.images
+    if config.arn_profile_orientation == "face_right":
+        target_images = mirror_where(target_images, faces_left(tgt.landmarks))
+    return ARNData(to_float(src.images), (src.identities - 1).astype(np.int32), to_float(target_images),
                    tgt.identities.astype(np.int32))
+
+
+def faces_left(landmarks: np.ndarray) -> np.ndarray:
+    """Which CFP profile photos show a face turned to image-left.
+
+    Args:
+        landmarks: float ``[N, 30, 2]`` CFP fiducials as (x, y) pixels (x to the right); point 22 is the nose
+            tip, which lies on the side the face turns to.
+
+    Returns:
+        bool ``[N]``: True where the nose tip is left of the mean x of the 30 points.
+
+    Raises:
+        ValueError: ``landmarks`` not of shape ``[N, 30, 2]``.
+    """
+    lm = np.asarray(landmarks, np.float64)
+    if lm.ndim != 3 or lm.shape[1:] != (30, 2):
+        raise ValueError("CFP fiducials must be [N, 30, 2], got %s" % (lm.shape,))
+    return lm[:, 22, 0] < lm[:, :, 0].mean(axis=1)
+
+
+def mirror_where(images: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """A copy of ``images`` (``[N, H, W, C]``, NHWC) with the images where ``mask`` (bool ``[N]``) is True
+    mirrored left-right."""
+    out = np.array(images, copy=True)
+    out[mask] = out[mask][:, :, ::-1]
+    return out
 
 
 def batches_for_epoch(data: ARNData, config: ARNConfig, epoch: int, skip: int = 0):
@@ -520,11 +565,24 @@ class ARN:
                           tf.convert_to_tensor(batch["target_images"], tf.float32))
 
     def shared_codes(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """e_c = E_C(E_I(x)): float32 ``[N, arn_code_dim]`` for images ``[N, S, S, 3]`` in [-1, 1]."""
+        """e_c = E_C(E_I(x)): float32 ``[N, arn_code_dim]`` for images ``[N, S, S, 3]`` in [-1, 1].
+
+        With ``arn_flip_pool`` the codes are ``e_c(x)/|e_c(x)| + e_c(x')/|e_c(x')|`` (x' = x mirrored
+        left-right), the same for an image and its mirror image."""
         import tensorflow as tf
-        out = [self._codes(tf.convert_to_tensor(images[i:i + batch_size], tf.float32)).numpy()
-               for i in range(0, len(images), batch_size)]
-        return np.concatenate(out)
+
+        def codes(batch_images):
+            out = [self._codes(tf.convert_to_tensor(batch_images[i:i + batch_size], tf.float32)).numpy()
+                   for i in range(0, len(batch_images), batch_size)]
+            return np.concatenate(out)
+
+        if not self.config.arn_flip_pool:
+            return codes(images)
+
+        def unit(v):
+            return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+        return unit(codes(images)) + unit(codes(np.ascontiguousarray(images[:, :, ::-1])))
 
     def evaluate(self, data: ARNData, gap: bool = False) -> Dict[str, float]:
         """Target re-identification (leave-one-out within the target, cosine on e_c): rank-1 and mAP in [0, 1];
@@ -580,6 +638,10 @@ _FLAG_HELP = {
     "arn_mmd": ("float", "Weight of the MMD domain-confusion term between source and target e_c (official code's "
                          "w_loss_mmd; 0 = off)."),
     "arn_flip": ("bool", "Random horizontal flips of the training images (official code; both modes)."),
+    "arn_profile_orientation": ("string", "as_is (CFP's photos) or face_right (mirror the target profiles that "
+                                          "face left, judged from their fiducials; ours, both modes)."),
+    "arn_flip_pool": ("bool", "Score re-identification on flip-pooled codes (code of the image plus code of its "
+                              "mirror image, each unit length; ours)."),
 }
 
 

@@ -89,6 +89,8 @@ def test_config_validation():
         A.ARNConfig(image_size=40)
     with pytest.raises(ValueError, match="arn_mode"):
         A.ARNConfig(arn_mode="dann")
+    with pytest.raises(ValueError, match="arn_profile_orientation"):
+        A.ARNConfig(arn_profile_orientation="left")
 
 
 def test_pk_sampler_gives_positive_pairs_and_is_deterministic():
@@ -175,3 +177,59 @@ def test_mmd_term_enters_the_arn_step():
     parts = (float(out["loss/classification"]) + float(out["loss/contrastive"]) + float(out["loss/reconstruction"])
              + 0.1 * float(out["loss/difference"]) + 0.5 * float(out["loss/mmd"]))
     assert float(out["loss/mmd"]) > 0 and float(out["loss/total"]) == pytest.approx(parts, rel=1e-5)
+
+
+def _profile_landmarks(nose_x, n=30):
+    """Synthetic fiducials: 29 points spread over x in [10, 20] and the nose tip (point 22) at ``nose_x``."""
+    lm = np.stack([np.linspace(10, 20, n), np.linspace(5, 25, n)], 1)
+    lm[22, 0] = nose_x
+    return lm
+
+
+def test_faces_left_reads_the_nose_tip_and_inverts_under_mirroring():
+    lm = np.stack([_profile_landmarks(8.0), _profile_landmarks(22.0)])
+    np.testing.assert_array_equal(A.faces_left(lm), [True, False])
+    mirrored = lm.copy()
+    mirrored[:, :, 0] = 31.0 - mirrored[:, :, 0]
+    np.testing.assert_array_equal(A.faces_left(mirrored), [False, True])
+    with pytest.raises(ValueError, match=r"\[N, 30, 2\]"):
+        A.faces_left(np.zeros((2, 5, 2)))
+
+
+def test_mirror_where_mirrors_only_the_masked_images_and_copies():
+    images = np.arange(2 * 2 * 3 * 1, dtype=np.float32).reshape(2, 2, 3, 1)
+    out = A.mirror_where(images, np.array([True, False]))
+    np.testing.assert_array_equal(out[0], images[0][:, ::-1])
+    np.testing.assert_array_equal(out[1], images[1])
+    assert not np.shares_memory(out, images)
+
+
+@needs_cfp
+def test_face_right_orientation_mirrors_the_left_facing_cfp_profiles():
+    from ganimation_tl.datasets.cfp import load_faces
+    import dataclasses
+    cfg = A.ARNConfig(image_size=16, arn_source_ids=2, arn_target_ids=3, arn_ids_per_batch=2, arn_images_per_id=2,
+                      batch_size=4)
+    as_is = A.prepare_data(str(CFP), cfg)
+    right = A.prepare_data(str(CFP), dataclasses.replace(cfg, arn_profile_orientation="face_right"))
+    left = A.faces_left(load_faces(str(CFP), 16, identities=[3, 4, 5], views=("profile",)).landmarks)
+    assert 0 < left.sum() < len(left)  # CFP has profiles facing both ways
+    for i, is_left in enumerate(left):
+        expected = as_is.target_images[i][:, ::-1] if is_left else as_is.target_images[i]
+        np.testing.assert_array_equal(right.target_images[i], expected)
+    np.testing.assert_array_equal(right.source_images, as_is.source_images)
+
+
+def test_flip_pooled_codes_are_mirror_invariant():
+    import dataclasses
+    cfg = A.ARNConfig(image_size=16, arn_conv_dim=2, arn_feature_dim=8, arn_code_dim=4, arn_source_ids=4,
+                      arn_ids_per_batch=2, arn_images_per_id=2, batch_size=4)
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, size=(3, 16, 16, 3)).astype(np.float32)
+    mirror = np.ascontiguousarray(x[:, :, ::-1])
+    model = A.ARN(cfg, name="t_arn_plain_codes")
+    assert not np.allclose(model.shared_codes(x), model.shared_codes(mirror), atol=1e-4)
+    pooled = A.ARN(dataclasses.replace(cfg, arn_flip_pool=True), name="t_arn_pooled_codes")
+    codes = pooled.shared_codes(x)
+    np.testing.assert_allclose(codes, pooled.shared_codes(mirror), atol=1e-5)
+    assert codes.shape == (3, 4) and np.all(np.linalg.norm(codes, axis=1) <= 2.0 + 1e-5)
