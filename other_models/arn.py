@@ -71,8 +71,8 @@ from ganimation_tl import registry
 from ganimation_tl.errors import InputError
 from ganimation_tl.sibling import config_or_input_error, define_model_flags, images_grid, require_flag, run_trainer
 
-__all__ = ["ARNConfig", "ARNData", "prepare_data", "build_backbone", "build_code_encoder", "build_decoder",
-           "difference_loss", "contrastive_loss", "reconstruction_loss", "mmd_loss", "domain_gap", "rank1_and_map",
+__all__ = ["ARNConfig", "ARNData", "prepare_data", "faces_left", "mirror_where", "build_backbone",
+           "build_code_encoder", "build_decoder", "difference_loss", "contrastive_loss", "reconstruction_loss", "mmd_loss", "domain_gap", "rank1_and_map",
            "ARN",
            "define_flags", "train"]
 
