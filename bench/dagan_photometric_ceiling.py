@@ -27,6 +27,7 @@ import dataclasses
 import os
 import sys
 import time
+from typing import Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -53,7 +54,7 @@ def unsharp(images: np.ndarray, sigma: float, amount: float) -> np.ndarray:
     return np.clip(np.stack(out), -1.0, 1.0)
 
 
-def restore_contrast(images: np.ndarray, factor: float = None) -> np.ndarray:
+def restore_contrast(images: np.ndarray, factor: Optional[float] = None) -> np.ndarray:
     """Scale each image's deviations from its mean colour by ``factor`` (default ``1 / SIM_CONTRAST``, which
     undoes the simulator's contrast step of ``other_models.dagan.simulate_profile``) and clip to [-1, 1].
     ``images``: float ``[N, S, S, 3]`` in [-1, 1]; returns float32, same shape."""

@@ -72,9 +72,8 @@ from ganimation_tl.errors import InputError
 from ganimation_tl.sibling import config_or_input_error, define_model_flags, images_grid, require_flag, run_trainer
 
 __all__ = ["ARNConfig", "ARNData", "prepare_data", "faces_left", "mirror_where", "build_backbone",
-           "build_code_encoder", "build_decoder", "difference_loss", "contrastive_loss", "reconstruction_loss", "mmd_loss", "domain_gap", "rank1_and_map",
-           "ARN",
-           "define_flags", "train"]
+           "build_code_encoder", "build_decoder", "difference_loss", "contrastive_loss", "reconstruction_loss",
+           "mmd_loss", "domain_gap", "unit_rows", "rank1_and_map", "ARN", "define_flags", "train"]
 
 MODES = ("arn", "source_only")
 ORIENTATIONS = ("as_is", "face_right")
@@ -227,7 +226,8 @@ def prepare_data(cfp_dir: str, config: ARNConfig, flag_name: str = "cfp_dir") ->
 
 
 def faces_left(landmarks: np.ndarray) -> np.ndarray:
-    """Which CFP profile photos show a face turned to image-left.
+    """Which CFP profile photos show a face turned to image-left (our alignment rule for
+    ``--arn_profile_orientation=face_right``; not in the ARN paper or code).
 
     Args:
         landmarks: float ``[N, 30, 2]`` CFP fiducials as (x, y) pixels (x to the right); point 22 is the nose
@@ -246,8 +246,15 @@ def faces_left(landmarks: np.ndarray) -> np.ndarray:
 
 
 def mirror_where(images: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """A copy of ``images`` (``[N, H, W, C]``, NHWC) with the images where ``mask`` (bool ``[N]``) is True
-    mirrored left-right."""
+    """A copy of ``images`` (``[N, H, W, C]``, NHWC, any dtype and range) with the images where ``mask``
+    (bool ``[N]``) is True mirrored left-right; the input is not modified.
+
+    Raises:
+        ValueError: ``mask`` is not a bool array of shape ``[N]``.
+    """
+    mask = np.asarray(mask)
+    if mask.dtype != bool or mask.shape != (len(images),):
+        raise ValueError("mask must be bool [%d], got %s %s" % (len(images), mask.dtype, mask.shape))
     out = np.array(images, copy=True)
     out[mask] = out[mask][:, :, ::-1]
     return out
@@ -458,12 +465,14 @@ def domain_gap(source_codes: np.ndarray, target_codes: np.ndarray) -> Dict[str, 
         ``{"mmd": L_mmd over the full sets (see :func:`mmd_loss`), "cross_cos": mean cosine between a
         source and a target code, "within_cos": mean of the within-source and within-target mean cosines}``.
     """
-    def unit(x):
-        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-    a, b = unit(np.asarray(source_codes, np.float64)), unit(np.asarray(target_codes, np.float64))
+    a, b = unit_rows(np.asarray(source_codes, np.float64)), unit_rows(np.asarray(target_codes, np.float64))
     return {"mmd": float(mmd_loss(a, b)), "cross_cos": float(np.mean(a @ b.T)),
             "within_cos": float(0.5 * (np.mean(a @ a.T) + np.mean(b @ b.T)))}
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows of ``x`` (``[N, d]``) scaled to unit L2 length; all-zero rows stay zero (norm floored at 1e-12)."""
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def rank1_and_map(features: np.ndarray, identities: np.ndarray) -> Dict[str, float]:
@@ -477,7 +486,7 @@ def rank1_and_map(features: np.ndarray, identities: np.ndarray) -> Dict[str, flo
         "map": mean average precision over queries with at least one match, "queries": count}``.
         Ties are broken by index order (stable sort).
     """
-    f = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    f = unit_rows(features)
     sim = f @ f.T
     np.fill_diagonal(sim, -np.inf)
     hits, aps = [], []
@@ -578,11 +587,7 @@ class ARN:
 
         if not self.config.arn_flip_pool:
             return codes(images)
-
-        def unit(v):
-            return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-
-        return unit(codes(images)) + unit(codes(np.ascontiguousarray(images[:, :, ::-1])))
+        return unit_rows(codes(images)) + unit_rows(codes(np.ascontiguousarray(images[:, :, ::-1])))
 
     def evaluate(self, data: ARNData, gap: bool = False) -> Dict[str, float]:
         """Target re-identification (leave-one-out within the target, cosine on e_c): rank-1 and mAP in [0, 1];

@@ -83,7 +83,8 @@ from ganimation_tl import registry
 from ganimation_tl.errors import InputError
 from ganimation_tl.sibling import config_or_input_error, define_model_flags, images_grid, run_trainer
 
-__all__ = ["DAGANConfig", "DAGANData", "DAGAN", "GenericFace", "fit_generic_face", "simulate_profile", "SIM_CONTRAST",
+__all__ = ["DAGANConfig", "DAGANData", "DAGAN", "GenericFace", "fit_generic_face", "simulate_profile",
+           "SIM_CONTRAST",
            "build_refiner", "build_discriminator", "build_local_discriminator", "local_realism_loss",
            "gaussian_low_pass", "pixel_loss",
            "autoencoder_error", "update_k", "convergence_measure",

@@ -202,6 +202,8 @@ def test_mirror_where_mirrors_only_the_masked_images_and_copies():
     np.testing.assert_array_equal(out[0], images[0][:, ::-1])
     np.testing.assert_array_equal(out[1], images[1])
     assert not np.shares_memory(out, images)
+    with pytest.raises(ValueError, match="mask"):
+        A.mirror_where(images, np.array([True]))
 
 
 @needs_cfp
