@@ -20,6 +20,13 @@ step 0 and every ``--probe_every`` iterations, prints and appends to ``--probe_o
 * ``gs_by_source_lenet``: G_S(z, l) labelled l by the source-only LeNet;
 * ``criterion``: the label-free selection criterion of ``other_models.cdrd.selection_criterion``.
 
+With ``--cdrd_ema_decay`` > 0 every measure is taken twice at each probe: on the trained weights (the names
+above) and with the averaged networks (the same names prefixed ``ema_``; the target-accuracy measures change
+only with ``--cdrd_ema_discriminator``). Training is the same either way, so
+one run compares the two paired. ``--probe_extra_ema_decays=0.9995,0.9999`` adds more averages, kept by the
+probe itself (updated after every iteration) over the same networks (the generator; with
+``--cdrd_ema_discriminator`` the discriminator too), measured under the prefixes ``ema<decay>_``.
+
 It also prints, per label l, the digit the target oracle most often sees in G_T(z, l), and writes the
 model's sample grid (rows G_S(z, 0..9), G_T(z, 0..9) for two z) to ``<probe_output>.step<N>.png``.
 
@@ -42,6 +49,7 @@ import eval_cdrd  # noqa: E402  (defines the CDRD flags and the LeNet helpers)
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("probe_every", 250, "Iterations between diagnostics.")
 flags.DEFINE_string("probe_output", "/tmp/cdrd_probe.jsonl", "JSON-lines file the diagnostics are appended to.")
+flags.DEFINE_list("probe_extra_ema_decays", [], "Further weight-average decays in (0, 1) to measure alongside.")
 
 
 def main(argv):
@@ -58,14 +66,20 @@ def main(argv):
     x_v, y_v = data.target_train, data.target_train_labels
     print("source-only LeNet on the target valid images: %.4f"
           % np.mean(eval_cdrd.predict(source_only, x_v) == y_v))
+    from ganimation_tl.averaging import WeightAverage
+    from ganimation_tl.errors import InputError
+    try:
+        averaged = model.g_vars + (model.d_vars if config.cdrd_ema_discriminator else [])
+        extra = {d: WeightAverage(averaged, float(d), name="probe_ema") for d in FLAGS.probe_extra_ema_decays}
+    except ValueError as e:
+        raise InputError("--probe_extra_ema_decays: %s" % e) from None
     batches = model.make_dataset_fn(data)(0, 0)
     start = time.time()
 
-    def probe(step):
+    def measures(prefix=""):
         fake_s, fake_t, labels = cdrd.generate(model)
         p_t, p_s = model.classify(x_v, "target"), model.classify(x_v, "source")
-        row = {"step": step, "minutes": (time.time() - start) / 60.0,
-               "valid_target_acc": float(np.mean(p_t == y_v)),
+        row = {"valid_target_acc": float(np.mean(p_t == y_v)),
                "valid_source_branch_acc": float(np.mean(p_s == y_v)),
                "branch_agreement": float(np.mean(p_t == p_s)),
                "source_acc": float(np.mean(model.classify(data.source_test, "source") == data.source_test_labels)),
@@ -74,6 +88,18 @@ def main(argv):
                "gt_by_source_branch": float(np.mean(model.classify(fake_t, "source") == labels)),
                "gs_by_source_lenet": float(np.mean(eval_cdrd.predict(source_only, fake_s) == labels)),
                "criterion": float(cdrd.selection_criterion(model, data))}
+        return {prefix + k: v for k, v in row.items()}, fake_t, labels
+
+    def probe(step):
+        row = {"step": step, "minutes": (time.time() - start) / 60.0}
+        if model.weight_average is not None:
+            with model.evaluation_weights():
+                row.update(measures("ema_")[0])
+        for decay, average in extra.items():
+            with average.swapped():
+                row.update(measures("ema%s_" % decay)[0])
+        raw, fake_t, labels = measures()
+        row.update(raw)
         print(" ".join("%s=%.4g" % kv if isinstance(kv[1], float) else "%s=%s" % kv for kv in row.items()), flush=True)
         with open(FLAGS.probe_output, "a") as f:
             f.write(json.dumps(row) + "\n")
@@ -90,6 +116,8 @@ def main(argv):
     for step, batch in enumerate(batches, start=1):
         model.set_learning_rate_epoch((step - 1) / float(config.cdrd_steps))
         model.train_step(batch, step - 1)
+        for average in extra.values():
+            average.update()
         if step % FLAGS.probe_every == 0 or step == config.cdrd_steps:
             probe(step)
 

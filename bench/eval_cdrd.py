@@ -17,6 +17,9 @@ images. Prints the checks with PASS/FAIL and writes ``--output`` (``docs/results
 3. cross-domain pairs: G_T(z, l) is labelled l by the target oracle >= 80% (the spec's check (iii),
    judged by an independent classifier instead of CDRD's own head; the self-consistency of D_l is
    reported too).
+
+With ``--cdrd_ema_decay`` > 0 the checks read the moving averages of the weights (``CDRD.evaluation_weights``);
+the same measures on the trained weights are written too, under ``metrics_trained_weights``.
 """
 from __future__ import annotations
 
@@ -119,7 +122,21 @@ def main(argv):
                               FLAGS.reference_steps, config.seed)
     oracle_x, oracle_y = oracle_training_set(config, data, FLAGS.mnist_path)
     oracle = train_lenet("ref_target_oracle", oracle_x, oracle_y, FLAGS.reference_steps, config.seed)
-    fake_s, fake_t, labels = cdrd.generate(model, num_noise=50)
+
+    def judge_generated(measures):
+        """Adds the reference LeNets' verdicts on G_S(z, l) / G_T(z, l) (50 fixed z) of the current weights."""
+        fake_s, fake_t, labels = cdrd.generate(model, num_noise=50)
+        s_ok, t_ok = predict(source_only, fake_s) == labels, predict(oracle, fake_t) == labels
+        measures["generated_source_labelled_by_source_lenet"] = float(np.mean(s_ok))
+        measures["generated_target_labelled_by_target_oracle"] = float(np.mean(t_ok))
+        measures["generated_pairs_both_correct"] = float(np.mean(s_ok & t_ok))
+        return measures
+
+    trained_weights = None
+    if model.weight_average is not None:   # e (from train_model) already reads the averaged weights
+        trained_weights = judge_generated(cdrd.evaluate(model, data))
+    with model.evaluation_weights():
+        judge_generated(e)
     # The source-only LeNet on the target test images CDRD is scored on, and on the unprocessed MNIST test
     # images (the same when --cdrd_target_bottleneck is 0); check 1 uses the higher of the two baselines.
     raw = load_digit_domains("cdrd", config, FLAGS)
@@ -128,10 +145,6 @@ def main(argv):
     e["source_only_lenet_target_accuracy"] = float(np.mean(predict(source_only, data.target_test) == data.target_test_labels))
     e["source_only_lenet_source_accuracy"] = float(np.mean(predict(source_only, data.source_test) == data.source_test_labels))
     e["oracle_target_accuracy"] = float(np.mean(predict(oracle, data.target_test) == data.target_test_labels))
-    e["generated_source_labelled_by_source_lenet"] = float(np.mean(predict(source_only, fake_s) == labels))
-    e["generated_target_labelled_by_target_oracle"] = float(np.mean(predict(oracle, fake_t) == labels))
-    e["generated_pairs_both_correct"] = float(np.mean((predict(source_only, fake_s) == labels)
-                                                      & (predict(oracle, fake_t) == labels)))
     minutes = (time.time() - start) / 60.0
     base = max(e["source_only_lenet_target_accuracy"], e["source_only_lenet_target_accuracy_unprocessed"])
     checks = [
@@ -155,12 +168,18 @@ def main(argv):
         print("  [%s] %s: measured %.4f, threshold %.4f (baseline %.4f)" % (
             "PASS" if check["passed"] else "FAIL", check["name"], check["measured"], check["threshold"],
             check["baseline"]))
+    if trained_weights is not None:
+        print("  (checks on the weights' moving average, decay %g; the trained weights themselves: target accuracy "
+              "%.4f, G_S %.4f, G_T %.4f)" % (config.cdrd_ema_decay, trained_weights["target_accuracy"],
+                                            trained_weights["generated_source_labelled_by_source_lenet"],
+                                            trained_weights["generated_target_labelled_by_target_oracle"]))
     print("  wall-clock %.1f min (CDRD training %.1f min); step %d of %d"
           % (minutes, train_minutes, final_step, config.cdrd_steps))
     result = {
         "model": "cdrd", "data": data.description, "config": dataclasses.asdict(config),
         "final_step": final_step, "total_steps": config.cdrd_steps, "wall_clock_minutes": minutes,
-        "training_minutes": train_minutes, "reference_steps": FLAGS.reference_steps, "metrics": e, "checks": checks,
+        "training_minutes": train_minutes, "reference_steps": FLAGS.reference_steps, "metrics": e,
+        "metrics_trained_weights": trained_weights, "checks": checks,
         "paper_anchor": {"MNIST->USPS": 0.9505, "USPS->MNIST": 0.9435,
                          "tag": "[paper?] numbers from ../shared/docs/papers (unverified recollection)"},
         "workdir": FLAGS.workdir, "command": " ".join(sys.argv),

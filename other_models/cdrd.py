@@ -66,6 +66,10 @@ Deviations from the paper / code, and why:
   ``--cdrd_g_specific_layers`` detaches more generator layers (code: only the last): with 2, G_T has its
   own 12x12 -> 25x25 deconv and can draw MNIST strokes that differ from the source glyphs.
   The debug config turns on all four (2 specific layers), chosen on MNIST *valid* probes.
+  ``--cdrd_ema_decay`` (off by default) keeps an exponential moving average of the generator's weights
+  (``--cdrd_ema_discriminator``: the discriminator's too) and samples and evaluates with it
+  (:mod:`ganimation_tl.averaging`; Yazici et al., ICLR 2019; generator-only averaging as in Karras et al.'s
+  progressive GAN); training is unchanged.
   Two further options (off by default; measured, not adopted: ``docs/results/cdrd.md``, round 5) keep the
   discriminator's shared class head D_l from adopting a generator's wrong labelling (an AC-GAN failure seen
   as a late collapse of G_S's class conditioning on one seed): ``--cdrd_d_fake_source_class`` scales the
@@ -105,7 +109,8 @@ class CDRDConfig:
     Raises:
         ValueError: (in ``__post_init__``) an unknown domain, a non-positive size/count/rate, a slope or
             beta1 outside [0, 1), a generator width not divisible by 8, a target bottleneck outside
-            {0} | 2..20, domain-specific generator layers outside 1..4, a negative learning-rate decay.
+            {0} | 2..20, domain-specific generator layers outside 1..4, a negative learning-rate decay, a
+            weight-average decay outside [0, 1).
     """
 
     cdrd_source: str = "sklearn"
@@ -132,6 +137,8 @@ class CDRDConfig:
     cdrd_target_bottleneck: int = 0
     cdrd_g_specific_layers: int = 1
     cdrd_g_batchnorm: bool = False
+    cdrd_ema_decay: float = 0.0
+    cdrd_ema_discriminator: bool = False
     seed: int = 0
 
     def __post_init__(self):
@@ -159,6 +166,8 @@ class CDRDConfig:
             raise ValueError("cdrd_d_fake_source_class must be in [0, 1], got %r" % self.cdrd_d_fake_source_class)
         if self.cdrd_g_target_source_class < 0:
             raise ValueError("cdrd_g_target_source_class must be >= 0, got %r" % self.cdrd_g_target_source_class)
+        if not 0.0 <= self.cdrd_ema_decay < 1.0:
+            raise ValueError("cdrd_ema_decay must be in [0, 1) (0: off), got %r" % self.cdrd_ema_decay)
         for name in ("beta1", "cdrd_leak"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError("%s must be in [0, 1), got %r" % (name, getattr(self, name)))
@@ -474,6 +483,13 @@ class CDRD:
         self.opt_d = tf.keras.optimizers.Adam(c.cdrd_lr, beta_1=c.beta1, beta_2=0.999, epsilon=1e-8)
         self.opt_g.build(self.g_vars)
         self.opt_d.build(self.d_vars)
+        # Optional moving average of the generator's weights (and the discriminator's with
+        # --cdrd_ema_discriminator), read only by evaluation and sampling (evaluation_weights()).
+        self.weight_average = None
+        if c.cdrd_ema_decay > 0:
+            from ganimation_tl.averaging import WeightAverage
+            averaged = self.g_vars + (self.d_vars if c.cdrd_ema_discriminator else [])
+            self.weight_average = WeightAverage(averaged, c.cdrd_ema_decay, name="cdrd_ema")
         self._step = tf.function(self._train_step)
 
     # networks ----------------------------------------------------------------------------
@@ -499,10 +515,19 @@ class CDRD:
                for i in range(0, len(images), batch)]
         return np.concatenate(out) if out else np.zeros([0], np.int64)
 
+    def evaluation_weights(self):
+        """Context manager for evaluation and sampling: with ``cdrd_ema_decay`` > 0 the generator (and with
+        ``cdrd_ema_discriminator`` the discriminator, class head D_l included) holds the moving averages of its
+        weights inside the block (:meth:`ganimation_tl.averaging.WeightAverage.swapped`),
+        otherwise their trained weights (a no-op block). Do not train inside it."""
+        import contextlib
+        return self.weight_average.swapped() if self.weight_average else contextlib.nullcontext()
+
     # trainer interface ----------------------------------------------------------------------
     def trackables(self):
-        """Every network's ``all_weights`` and both optimizers."""
-        return {"g_shared": list(self.g_shared.all_weights), "g_head_s": list(self.g_head_s.all_weights),
+        """Every network's ``all_weights``, both optimizers, and the weight averages when they are on."""
+        extra = {"ema": self.weight_average.trackables()} if self.weight_average else {}
+        return {**extra, "g_shared": list(self.g_shared.all_weights), "g_head_s": list(self.g_head_s.all_weights),
                 "g_head_t": list(self.g_head_t.all_weights), "d_low_s": list(self.d_low_s.all_weights),
                 "d_low_t": list(self.d_low_t.all_weights), "d_shared": list(self.d_shared.all_weights),
                 "opt_g": self.opt_g, "opt_d": self.opt_d}
@@ -564,6 +589,8 @@ class CDRD:
         else:
             d_grads = d_tape.gradient(d_loss, self.d_vars)
         self.opt_d.apply_gradients(zip(d_grads, self.d_vars))
+        if self.weight_average is not None:
+            self.weight_average.update()
         g_dis = g_dis_fake + losses["dis_real_source"]
         src_acc = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(src_real[1], -1, output_type=tf.int32),
                                                   tf.cast(y_s, tf.int32)), tf.float32))
@@ -578,16 +605,18 @@ class CDRD:
         return self._step(*(tf.convert_to_tensor(b) for b in batch))
 
     def sample_grid(self, batch):
-        """uint8 panel: for 2 fixed noise vectors, rows G_S(z, 0..9) and G_T(z, 0..9)."""
+        """uint8 panel: for 2 fixed noise vectors, rows G_S(z, 0..9) and G_T(z, 0..9) (with the averaged
+        weights when ``cdrd_ema_decay`` > 0, see :meth:`evaluation_weights`)."""
         import numpy as np
         from ganimation_tl.sibling import images_grid
         rng = np.random.default_rng(1234)
         rows = []
-        for _ in range(2):
-            z = np.repeat(rng.standard_normal((1, self.config.cdrd_z_dim)).astype(np.float32), NUM_CLASSES, 0)
-            labels = np.arange(NUM_CLASSES, dtype=np.int32)
-            rows.append(list(self.generate(z, labels, "source").numpy()))
-            rows.append(list(self.generate(z, labels, "target").numpy()))
+        with self.evaluation_weights():
+            for _ in range(2):
+                z = np.repeat(rng.standard_normal((1, self.config.cdrd_z_dim)).astype(np.float32), NUM_CLASSES, 0)
+                labels = np.arange(NUM_CLASSES, dtype=np.int32)
+                rows.append(list(self.generate(z, labels, "source").numpy()))
+                rows.append(list(self.generate(z, labels, "target").numpy()))
         return images_grid(rows)
 
     def make_dataset_fn(self, data):
@@ -729,6 +758,11 @@ _FLAG_HELP = {
                                    "--cdrd_d_fake_source_class=0, whose source branch learns from real labelled "
                                    "digits only."),
     "cdrd_leak": ("float", "LeakyReLU slope (code: 0.25)."),
+    "cdrd_ema_decay": ("float", "0: sample with the trained weights (code). beta in (0, 1): also keep an "
+                       "exponential moving average of the generator's weights (horizon ~1/(1 - beta) iterations; "
+                       "Yazici et al., ICLR 2019) and sample and evaluate with it; training is unchanged."),
+    "cdrd_ema_discriminator": ("bool", "With --cdrd_ema_decay: average the discriminator's weights too, so the "
+                               "class head D_l that predicts the target labels is the averaged one."),
     "cdrd_target_bottleneck": ("integer", "0: target digits as loaded. N > 0: pass the target images (train and "
                                "test) through the source's NxN pipeline (area-average the central 20x20 to NxN, "
                                "17 grey levels, bicubic back; 8 matches scikit-learn's 8x8 digits)."),
@@ -767,7 +801,8 @@ def train_model(flag_values=flags.FLAGS):
     config, data, model = build(flag_values)
     metrics = dict(run_trainer("cdrd", model, model.make_dataset_fn(data), steps_per_epoch=config.cdrd_steps,
                                epochs=1, flag_values=flag_values, config=config, data_description=data.description))
-    metrics.update({"eval/" + k: v for k, v in evaluate(model, data).items()})
+    with model.evaluation_weights():
+        metrics.update({"eval/" + k: v for k, v in evaluate(model, data).items()})
     return model, data, metrics
 
 

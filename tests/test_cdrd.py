@@ -400,3 +400,39 @@ def test_mnist_to_sklearn_flagfile_trains_two_steps(tmp_path, monkeypatch):
     assert 0.0 <= metrics["eval/target_accuracy"] <= 1.0
     assert metrics["lr"] == pytest.approx(2e-4 * 0.5)   # the rate at the second (last) of 2 decaying steps
     assert list((tmp_path / "checkpoints").glob("ckpt-2.index"))
+
+
+def test_weight_average_option_leaves_training_unchanged_and_is_used_and_checkpointed(tmp_path):
+    import tensorflow as tf
+    from other_models.cdrd import CDRD, CDRDConfig
+    tiny, batch = _tiny_config_and_batch(seed=5, batch_seed=1)
+    plain, averaged = CDRD(CDRDConfig(**tiny)), CDRD(CDRDConfig(cdrd_ema_decay=0.99, **tiny))
+    both = CDRD(CDRDConfig(cdrd_ema_decay=0.99, cdrd_ema_discriminator=True, **tiny))
+    assert plain.weight_average is None
+    # By default only the generator is averaged; the class head stays the trained one.
+    assert [id(v) for v in averaged.weight_average.variables] == [id(v) for v in averaged.g_vars]
+    assert [id(v) for v in both.weight_average.variables] == [id(v) for v in both.g_vars + both.d_vars]
+    for step in range(3):
+        plain.train_step(batch, step)
+        averaged.train_step(batch, step)
+    # Training never reads the averages: both models hold the same trained weights.
+    for a, b in zip(plain.g_vars + plain.d_vars, averaged.g_vars + averaged.d_vars):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    z, labels = batch[3], batch[4]
+    trained = averaged.generate(z, labels, "target").numpy()
+    with averaged.evaluation_weights():
+        smoothed = averaged.generate(z, labels, "target").numpy()
+        np.testing.assert_allclose(averaged.g_vars[0].numpy(), averaged.weight_average.values()[0].numpy())
+    assert not np.allclose(trained, smoothed, atol=1e-4)   # evaluation sees other weights ...
+    np.testing.assert_allclose(averaged.generate(z, labels, "target").numpy(), trained, rtol=1e-5, atol=1e-6)
+    with plain.evaluation_weights():                         # ... and without the option the block is a no-op
+        np.testing.assert_allclose(plain.generate(z, labels, "target").numpy(), trained, rtol=1e-5, atol=1e-6)
+    # The averages and their update count are checkpointed and restored.
+    path = tf.train.Checkpoint(**averaged.trackables()).save(str(tmp_path / "ckpt"))
+    restored = CDRD(CDRDConfig(cdrd_ema_decay=0.99, **tiny))
+    tf.train.Checkpoint(**restored.trackables()).restore(path).assert_existing_objects_matched()
+    assert int(restored.weight_average.num_updates.numpy()) == 3
+    for a, b in zip(averaged.weight_average.averages, restored.weight_average.averages):
+        np.testing.assert_allclose(a.numpy(), b.numpy())
+    with pytest.raises(ValueError, match="cdrd_ema_decay"):
+        CDRDConfig(cdrd_ema_decay=1.0)
