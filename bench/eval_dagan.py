@@ -10,7 +10,9 @@ resolved model config and the planned and reached iteration counts).
 
 Training runs through the library (``other_models.dagan.train``) with a wall-clock budget (resuming
 if the workdir has a checkpoint); the in-memory refiner is then evaluated on the simulated profiles
-of the held-out frontal photos (9-10 of every identity), which neither GAN nor reference classifier saw:
+of the held-out frontal photos (9-10 of every identity), which neither GAN nor reference classifier saw
+(with ``--dagan_ema_decay`` the refiner's moving average refines; the JSON's ``trained_weights`` has checks 1-3
+for the trained weights as well):
 
 1. Identity: a reference face-identity classifier C_ref (HOG + logistic regression; scikit-image,
    scikit-learn) trained on REAL photos only (frontal 1-8 and profiles 1-4 of every identity, plus
@@ -121,6 +123,15 @@ def main(argv):
     l1 = float(np.mean(np.abs(refined_test - data.sim_test)))
     # 4. BEGAN M.
     m_end, m_100 = float(model.m_ema.numpy()), float(model.m_at_100.numpy())
+    # With --dagan_ema_decay the checks above read the refiner's moving average; the trained weights too.
+    trained_weights = None
+    if model.refiner_average is not None:
+        trained_test = model.refine(data.sim_test, averaged=False)
+        trained_train = model.refine(data.sim_train, averaged=False)
+        trained_weights = {
+            "identity_accuracy_refined": identity_accuracy(c_ref, trained_test, data.sim_test_labels),
+            "auc_real_vs_refined": real_vs_fake_auc(data.real_profiles, np.concatenate([trained_train, trained_test])),
+            "mean_abs_change": float(np.mean(np.abs(trained_test - data.sim_test)))}
 
     chance = 1.0 / data.num_identities
     checks = [
@@ -145,6 +156,8 @@ def main(argv):
                "identities": [config.dagan_first_identity, config.dagan_first_identity + config.dagan_num_identities - 1],
                "workdir": EVAL.workdir, "steps": steps,
                "train_minutes_this_process": train_minutes, "last_train_metrics": last, "checks": checks,
+               "refiner_weights": "moving average, decay %g" % config.dagan_ema_decay if trained_weights else "trained",
+               "trained_weights": trained_weights,
                "eval_minutes_total": (time.time() - start) / 60.0}
     print("\nDA-GAN evaluation after %d steps (%.1f min training in this process)" % (steps, train_minutes))
     print("%-90s %8s %9s  %s" % ("check", "value", "baseline", "result"))
@@ -152,6 +165,10 @@ def main(argv):
         print("%-90s %8.4f %9.4f  %s (%s)" % (c["check"][:90], c["value"], c["baseline"],
                                               "PASS" if c["pass"] else "FAIL", c["criterion"]))
     print("C_ref accuracy on real held-out frontal photos: %.4f (chance %.4f)" % (acc_real_frontal_test, chance))
+    if trained_weights:
+        print("checks on the refiner's moving average (decay %g); the trained weights: identity %.4f, AUC %.4f, "
+              "|G(x) - x| %.4f" % (config.dagan_ema_decay, trained_weights["identity_accuracy_refined"],
+                                   trained_weights["auc_real_vs_refined"], trained_weights["mean_abs_change"]))
     write_json_atomic(EVAL.output, json.loads(json.dumps(results, default=float)))
     print("wrote", EVAL.output)
 

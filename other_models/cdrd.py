@@ -69,7 +69,8 @@ Deviations from the paper / code, and why:
   ``--cdrd_ema_decay`` (off by default) keeps an exponential moving average of the generator's weights
   (``--cdrd_ema_discriminator``: the discriminator's too) and samples and evaluates with it
   (:mod:`ganimation_tl.averaging`; Yazici et al., ICLR 2019; generator-only averaging as in Karras et al.'s
-  progressive GAN); training is unchanged.
+  progressive GAN); training is unchanged. The debug config samples from a 0.9995 average of the generator
+  (chosen on MNIST *valid* probes, round 8).
   Two further options (off by default; measured, not adopted: ``docs/results/cdrd.md``, round 5) keep the
   discriminator's shared class head D_l from adopting a generator's wrong labelling (an AC-GAN failure seen
   as a late collapse of G_S's class conditioning on one seed): ``--cdrd_d_fake_source_class`` scales the

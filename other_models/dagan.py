@@ -42,7 +42,10 @@ What is implemented (paper / BEGAN symbols):
   ``dagan_pixel_loss_sigma = sigma > 0`` applies the pixel-wise loss to Gaussian low-passed images,
   ``mean |g_sigma * x_tilde - g_sigma * x|``, so the refiner must keep the simulated face's content but
   may add detail finer than sigma pixels (sharpening, texture) without paying for it;
-  ``dagan_first_identity`` selects other people (51-100: the validation split used to choose settings).
+  ``dagan_first_identity`` selects other people (51-100: the validation split used to choose settings);
+  ``dagan_ema_decay = beta > 0`` keeps an exponential moving average of the refiner's weights (batch-norm
+  statistics included; :mod:`ganimation_tl.averaging`, Yazici et al., ICLR 2019) and refines with it at
+  evaluation and in the sample grids; training is unchanged.
 
 Data: CFP identities ``dagan_first_identity``.. (N = ``dagan_num_identities``; default 1..N). Simulated profiles come from frontal photos 1-8
 (training) and 9-10 (held out, for the evaluation); the real distribution y is the CFP profile photos
@@ -144,6 +147,7 @@ class DAGANConfig:
     dagan_yaw_min: float = 60.0
     dagan_yaw_max: float = 80.0
     dagan_sim_blur: float = 0.7
+    dagan_ema_decay: float = 0.0
     batch_size: int = 16
     epochs: int = 60
     seed: int = 0
@@ -178,6 +182,8 @@ class DAGANConfig:
             raise ValueError("need 0 <= dagan_yaw_min <= dagan_yaw_max < 90 degrees")
         if self.dagan_sim_blur < 0:
             raise ValueError("dagan_sim_blur must be >= 0")
+        if not 0 <= self.dagan_ema_decay < 1:
+            raise ValueError("dagan_ema_decay must be in [0, 1) (0: off), got %r" % self.dagan_ema_decay)
         if not 0 <= self.dagan_pixel_loss_sigma <= 8 or np.ceil(3 * self.dagan_pixel_loss_sigma) >= self.image_size:
             raise ValueError("dagan_pixel_loss_sigma must be in [0, 8] pixels with 3 sigma < image_size, got %r"
                              % self.dagan_pixel_loss_sigma)
@@ -607,16 +613,23 @@ class DAGAN:
         self.k = tf.Variable(0.0, trainable=False, name="dagan_k")
         self.m_ema = tf.Variable(-1.0, trainable=False, name="dagan_m_ema")
         self.m_at_100 = tf.Variable(-1.0, trainable=False, name="dagan_m_at_100")
+        # Optional moving average of the refiner (weights and batch-norm statistics), read only by refine().
+        self.refiner_average = None
+        if config.dagan_ema_decay > 0:
+            from ganimation_tl.averaging import WeightAverage
+            self.refiner_average = WeightAverage(self.refiner.all_weights, config.dagan_ema_decay, name="dagan_ema")
         self._step = tf.function(self._train_step)
 
     def trackables(self) -> Dict[str, object]:
-        """Weights of both networks, both optimizers, k_t and the M records."""
+        """Weights of both networks, both optimizers, k_t, the M records and the refiner's average if on."""
         out = {"refiner_weights": list(self.refiner.all_weights), "discriminator_weights": list(self.discriminator.all_weights),
                "refiner_optimizer": self.g_optimizer, "discriminator_optimizer": self.d_optimizer,
                "k": self.k, "m_ema": self.m_ema, "m_at_100": self.m_at_100}
         if self.local_discriminator is not None:
             out["local_discriminator_weights"] = list(self.local_discriminator.all_weights)
             out["local_discriminator_optimizer"] = self.l_optimizer
+        if self.refiner_average is not None:
+            out["refiner_average"] = self.refiner_average.trackables()
         return out
 
     def set_learning_rate_epoch(self, epoch: float) -> Dict[str, float]:
@@ -693,6 +706,8 @@ class DAGAN:
             g = self.generator_losses(sim, sim_labels)
         grads = tape.gradient(g["total"], self.g_weights)
         self.g_optimizer.apply_gradients(zip(grads, self.g_weights))
+        if self.refiner_average is not None:
+            self.refiner_average.update()
         self.k.assign(update_k(self.k, d["ae_real"], d["ae_fake"], c.dagan_gamma, c.dagan_lambda_k))
         m = convergence_measure(d["ae_real"], d["ae_fake"], c.dagan_gamma)
         self.m_ema.assign(tf.where(self.m_ema < 0, m, 0.98 * self.m_ema + 0.02 * m))
@@ -712,11 +727,16 @@ class DAGAN:
             self.m_at_100.assign(self.m_ema)
         return out
 
-    def refine(self, images, batch: int = 256) -> np.ndarray:
-        """G_theta in eval mode: ``[N, S, S, 3]`` in [-1, 1] -> same shape."""
+    def refine(self, images, batch: int = 256, averaged: bool = True) -> np.ndarray:
+        """G_theta in eval mode: ``[N, S, S, 3]`` in [-1, 1] -> same shape. With ``dagan_ema_decay`` > 0 and
+        ``averaged`` (the default) the refiner's moving average refines; ``averaged=False``: the trained weights."""
+        import contextlib
+        use_average = averaged and self.refiner_average is not None
         self.refiner.eval()
         try:
-            return np.concatenate([self.refiner(images[i:i + batch]).numpy() for i in range(0, len(images), batch)])
+            with self.refiner_average.swapped() if use_average else contextlib.nullcontext():
+                return np.concatenate([self.refiner(images[i:i + batch]).numpy()
+                                       for i in range(0, len(images), batch)])
         finally:
             self.refiner.train()
 
@@ -755,6 +775,9 @@ _HELP = {
     "dagan_yaw_min": ("float", "DA-GAN simulator minimum yaw, degrees."),
     "dagan_yaw_max": ("float", "DA-GAN simulator maximum yaw, degrees."),
     "dagan_sim_blur": ("float", "DA-GAN simulator blur sigma (output pixels)."),
+    "dagan_ema_decay": ("float", "DA-GAN: 0 = refine with the trained weights; beta in (0, 1) = also keep an "
+                        "exponential moving average of the refiner (horizon ~1/(1 - beta) iterations) and refine with "
+                        "it at evaluation and in sample grids (not in the paper; training is unchanged)."),
     "dagan_pixel_loss_sigma": ("float", "DA-GAN: Gaussian sigma (pixels) of the low-pass applied to both images in "
                                "the pixel-wise loss, so detail finer than sigma is free (0 = plain L1, the default)."),
 }

@@ -308,3 +308,38 @@ def test_photometric_ceiling_scores_every_transform(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         ceiling.main(["ceiling", "--model_flag=--dagan_nope=1", "--output=%s" % out])
     assert exit_info.value.code == 2 and "dagan_nope" in capsys.readouterr().err
+
+
+def test_refiner_moving_average_is_used_by_refine_and_leaves_training_unchanged(tmp_path):
+    """--dagan_ema_decay: training is the same as without it; refine() reads the average (also its batch-norm
+    statistics), refine(averaged=False) the trained refiner; the average is checkpointed."""
+    import tensorflow as tf
+    from other_models.dagan import DAGAN, DAGANConfig
+    small = dict(image_size=16, dagan_g_channels=4, dagan_g_blocks=1, dagan_d_channels=4, dagan_d_hidden=8,
+                 dagan_d_scales=2, dagan_num_identities=5, dagan_learning_rate=1e-2)
+    plain, averaged = DAGAN(DAGANConfig(**small)), DAGAN(DAGANConfig(dagan_ema_decay=0.9, **small))
+    assert plain.refiner_average is None
+    assert len(averaged.refiner_average.variables) == len(averaged.refiner.all_weights) > len(averaged.g_weights)
+    rng = np.random.default_rng(0)
+    for step in range(3):
+        batch = {"simulated": rng.uniform(-1, 1, (4, 16, 16, 3)).astype(np.float32),
+                 "simulated_labels": np.array([0, 1, 2, 3], np.int32),
+                 "real": rng.uniform(-1, 1, (4, 16, 16, 3)).astype(np.float32),
+                 "real_labels": np.array([4, 3, 2, 1], np.int32)}
+        plain.train_step(batch, step)
+        averaged.train_step(batch, step)
+    for a, b in zip(plain.refiner.all_weights, averaged.refiner.all_weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+    sim = batch["simulated"]
+    trained = averaged.refine(sim, averaged=False)
+    np.testing.assert_allclose(trained, plain.refine(sim), rtol=1e-4, atol=1e-5)
+    smoothed = averaged.refine(sim)
+    assert not np.allclose(smoothed, trained, atol=1e-4)
+    # Outside refine() the trained weights are back in place.
+    np.testing.assert_allclose(averaged.refine(sim, averaged=False), trained, rtol=1e-6, atol=1e-7)
+    path = tf.train.Checkpoint(**averaged.trackables()).save(str(tmp_path / "ckpt"))
+    restored = DAGAN(DAGANConfig(dagan_ema_decay=0.9, **small))
+    tf.train.Checkpoint(**restored.trackables()).restore(path).assert_existing_objects_matched()
+    np.testing.assert_allclose(restored.refine(sim), smoothed, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="dagan_ema_decay"):
+        DAGANConfig(dagan_ema_decay=1.0)
