@@ -60,13 +60,13 @@ class WeightAverage:
 
     def values(self):
         """The bias-corrected averages ``a / (1 - beta^t)``, tensors shaped like the variables; before the first
-        update (t = 0), the variables' own values."""
+        update (t = 0), the variables' own values. Safe inside ``tf.function``."""
         import tensorflow as tf
-        t = int(self.num_updates.numpy())
-        if t == 0:
-            return [tf.identity(v) for v in self.variables]
-        correction = 1.0 - self.decay ** t
-        return [a / tf.cast(correction, a.dtype) for a in self.averages]
+        t = tf.cast(self.num_updates, tf.float64)
+        correction = tf.maximum(1.0 - tf.pow(tf.constant(self.decay, tf.float64), t), 1e-30)
+        started = self.num_updates > 0
+        return [tf.where(started, a / tf.cast(correction, a.dtype), tf.cast(v, a.dtype))
+                for a, v in zip(self.averages, self.variables)]
 
     def trackables(self):
         """``{"averages": [...], "num_updates": var}`` for ``tf.train.Checkpoint``."""
@@ -77,7 +77,8 @@ class WeightAverage:
         """Within the block the variables hold the averages; on exit (also on error) their own values return.
 
         Calls made inside the block (sampling, classification) therefore use the averaged network. Do not
-        train inside the block: the updates would be lost on exit.
+        train inside the block: the updates would be lost on exit. Also usable while tracing a ``tf.function``
+        (the assignments and reads are ordered by TensorFlow's automatic control dependencies).
         """
         import tensorflow as tf
         saved = [tf.identity(v) for v in self.variables]

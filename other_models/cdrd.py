@@ -70,7 +70,8 @@ Deviations from the paper / code, and why:
   (``--cdrd_ema_discriminator``: the discriminator's too) and samples and evaluates with it
   (:mod:`ganimation_tl.averaging`; Yazici et al., ICLR 2019; generator-only averaging as in Karras et al.'s
   progressive GAN); training is unchanged. The debug config samples from a 0.9995 average of the generator
-  (chosen on MNIST *valid* probes, round 8).
+  (chosen on MNIST *valid* probes, round 8). ``--cdrd_d_class_from_average`` (off) changes training: the
+  discriminator's two generated-digit class terms read the averaged generator's samples.
   Two further options (off by default; measured, not adopted: ``docs/results/cdrd.md``, round 5) keep the
   discriminator's shared class head D_l from adopting a generator's wrong labelling (an AC-GAN failure seen
   as a late collapse of G_S's class conditioning on one seed): ``--cdrd_d_fake_source_class`` scales the
@@ -140,6 +141,7 @@ class CDRDConfig:
     cdrd_g_batchnorm: bool = False
     cdrd_ema_decay: float = 0.0
     cdrd_ema_discriminator: bool = False
+    cdrd_d_class_from_average: bool = False
     seed: int = 0
 
     def __post_init__(self):
@@ -169,6 +171,8 @@ class CDRDConfig:
             raise ValueError("cdrd_g_target_source_class must be >= 0, got %r" % self.cdrd_g_target_source_class)
         if not 0.0 <= self.cdrd_ema_decay < 1.0:
             raise ValueError("cdrd_ema_decay must be in [0, 1) (0: off), got %r" % self.cdrd_ema_decay)
+        if self.cdrd_d_class_from_average and not self.cdrd_ema_decay > 0:
+            raise ValueError("cdrd_d_class_from_average needs cdrd_ema_decay > 0 (the average to read)")
         for name in ("beta1", "cdrd_leak"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError("%s must be in [0, 1), got %r" % (name, getattr(self, name)))
@@ -516,6 +520,16 @@ class CDRD:
                for i in range(0, len(images), batch)]
         return np.concatenate(out) if out else np.zeros([0], np.int64)
 
+    def class_samples(self, z, labels, fake_s, fake_t):
+        """The generated digits that the discriminator's class terms read in its step: ``(fake_s, fake_t)``
+        themselves (code), or with ``cdrd_d_class_from_average`` the averaged generator's ``G_S(z, l)`` and
+        ``G_T(z, l)`` (``[B, 28, 28, C]`` in [-1, 1]; the trained weights are back in place on return). Also
+        runs inside the traced train step."""
+        if not self.config.cdrd_d_class_from_average:
+            return fake_s, fake_t
+        with self.weight_average.swapped():
+            return self.generate(z, labels, "source"), self.generate(z, labels, "target")
+
     def evaluation_weights(self):
         """Context manager for evaluation and sampling: with ``cdrd_ema_decay`` > 0 the generator (and with
         ``cdrd_ema_discriminator`` the discriminator, class head D_l included) holds the moving averages of its
@@ -571,11 +585,16 @@ class CDRD:
         self.opt_g.apply_gradients(zip(g_tape.gradient(g_loss, self.g_vars), self.g_vars))
         fake_s = self.generate(z, l, "source")
         fake_t = self.generate(z, l, "target")
+        from_average = self.config.cdrd_d_class_from_average
+        avg_s, avg_t = self.class_samples(z, l, fake_s, fake_t)
         specific = self.config.cdrd_d_fake_target_class_specific
         with tf.GradientTape(persistent=specific) as d_tape:
             src_real, tgt_real = self.discriminate(x_s, "source"), self.discriminate(x_t, "target")
-            losses = cdrd_losses(src_real, self.discriminate(fake_s, "source"), tgt_real,
-                                 self.discriminate(fake_t, "target"), y_s, l, self.config.cdrd_d_fake_source_class)
+            src_fake, tgt_fake = self.discriminate(fake_s, "source"), self.discriminate(fake_t, "target")
+            if from_average:
+                src_fake = (src_fake[0], self.discriminate(avg_s, "source")[1])
+                tgt_fake = (tgt_fake[0], self.discriminate(avg_t, "target")[1])
+            losses = cdrd_losses(src_real, src_fake, tgt_real, tgt_fake, y_s, l, self.config.cdrd_d_fake_source_class)
             d_loss = losses["d_adv"] + lam * losses["dis"]
             if specific:   # split inside the tape so that both parts are differentiable
                 target_term = lam * losses["dis_fake_target"]
@@ -762,6 +781,10 @@ _FLAG_HELP = {
     "cdrd_ema_decay": ("float", "0: sample with the trained weights (code). beta in (0, 1): also keep an "
                        "exponential moving average of the generator's weights (horizon ~1/(1 - beta) iterations; "
                        "Yazici et al., ICLR 2019) and sample and evaluate with it; training is unchanged."),
+    "cdrd_d_class_from_average": ("bool", "With --cdrd_ema_decay: the discriminator's generated-digit class terms "
+                                  "CE(D_l(G_S(z, l)), l) and CE(D_l(G_T(z, l)), l) read samples of the averaged "
+                                  "generator (the real/fake terms still read the trained one), so D_l learns from a "
+                                  "slower, steadier generator (not in the paper or code)."),
     "cdrd_ema_discriminator": ("bool", "With --cdrd_ema_decay: average the discriminator's weights too, so the "
                                "class head D_l that predicts the target labels is the averaged one."),
     "cdrd_target_bottleneck": ("integer", "0: target digits as loaded. N > 0: pass the target images (train and "

@@ -436,3 +436,32 @@ def test_weight_average_option_leaves_training_unchanged_and_is_used_and_checkpo
         np.testing.assert_allclose(a.numpy(), b.numpy())
     with pytest.raises(ValueError, match="cdrd_ema_decay"):
         CDRDConfig(cdrd_ema_decay=1.0)
+
+
+def test_class_terms_can_read_the_averaged_generator():
+    """--cdrd_d_class_from_average: the samples of the D step's class terms come from G's average (eager and
+    traced), and the trained generator is back in place afterwards; off, they are the trained G's samples."""
+    import tensorflow as tf
+    from other_models.cdrd import CDRD, CDRDConfig
+    tiny, batch = _tiny_config_and_batch(seed=6, batch_seed=2)
+    plain = CDRD(CDRDConfig(cdrd_ema_decay=0.5, **tiny))
+    teacher = CDRD(CDRDConfig(cdrd_ema_decay=0.5, cdrd_d_class_from_average=True, **tiny))
+    for step in range(3):
+        for model in (plain, teacher):
+            model.train_step(batch, step)
+    z, labels = tf.constant(batch[3]), tf.constant(batch[4])
+    fake_s, fake_t = teacher.generate(z, labels, "source"), teacher.generate(z, labels, "target")
+    trained = [v.numpy().copy() for v in teacher.g_vars]
+    with teacher.evaluation_weights():
+        want = (teacher.generate(z, labels, "source").numpy(), teacher.generate(z, labels, "target").numpy())
+    for got in (teacher.class_samples(z, labels, fake_s, fake_t),
+                tf.function(teacher.class_samples)(z, labels, fake_s, fake_t)):
+        for g, w, f in zip(got, want, (fake_s, fake_t)):
+            np.testing.assert_allclose(g.numpy(), w, rtol=1e-5, atol=1e-5)
+            assert not np.allclose(g.numpy(), f.numpy(), atol=1e-4)
+        for v, t in zip(teacher.g_vars, trained):
+            np.testing.assert_array_equal(v.numpy(), t)
+    same = plain.class_samples(z, labels, fake_s, fake_t)
+    assert same[0] is fake_s and same[1] is fake_t
+    with pytest.raises(ValueError, match="cdrd_d_class_from_average"):
+        CDRDConfig(cdrd_d_class_from_average=True)
