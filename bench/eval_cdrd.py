@@ -18,8 +18,9 @@ images. Prints the checks with PASS/FAIL and writes ``--output`` (``docs/results
    judged by an independent classifier instead of CDRD's own head; the self-consistency of D_l is
    reported too).
 
-With ``--cdrd_ema_decay`` > 0 the checks read the moving averages of the weights (``CDRD.evaluation_weights``);
-the same measures on the trained weights are written too, under ``metrics_trained_weights``.
+With ``--cdrd_ema_decay`` > 0 the checks read the moving average of the generator's weights (and of the
+discriminator's with ``--cdrd_ema_discriminator``; ``CDRD.evaluation_weights``); the same measures on the trained
+weights are written too, under ``metrics_trained_weights``.
 """
 from __future__ import annotations
 

@@ -112,7 +112,7 @@ class CDRDConfig:
         ValueError: (in ``__post_init__``) an unknown domain, a non-positive size/count/rate, a slope or
             beta1 outside [0, 1), a generator width not divisible by 8, a target bottleneck outside
             {0} | 2..20, domain-specific generator layers outside 1..4, a negative learning-rate decay, a
-            weight-average decay outside [0, 1).
+            weight-average decay outside [0, 1), class terms from the average without a decay.
     """
 
     cdrd_source: str = "sklearn"
