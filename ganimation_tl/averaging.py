@@ -15,9 +15,9 @@ about 9 / (1 - beta) updates every beta would give the same average.)
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Sequence
+from typing import ContextManager, Iterator, Optional, Sequence
 
-__all__ = ["WeightAverage"]
+__all__ = ["WeightAverage", "averaged_weights"]
 
 
 class WeightAverage:
@@ -90,3 +90,9 @@ class WeightAverage:
         finally:
             for v, s in zip(self.variables, saved):
                 v.assign(s)
+
+
+def averaged_weights(average: Optional[WeightAverage]) -> ContextManager[None]:
+    """``average.swapped()``, or a block that changes nothing when ``average`` is None (averaging off): the
+    one switch a model's evaluation and sampling code needs."""
+    return average.swapped() if average is not None else contextlib.nullcontext()

@@ -535,8 +535,8 @@ class CDRD:
         ``cdrd_ema_discriminator`` the discriminator, class head D_l included) holds the moving averages of its
         weights inside the block (:meth:`ganimation_tl.averaging.WeightAverage.swapped`),
         otherwise their trained weights (a no-op block). Do not train inside it."""
-        import contextlib
-        return self.weight_average.swapped() if self.weight_average else contextlib.nullcontext()
+        from ganimation_tl.averaging import averaged_weights
+        return averaged_weights(self.weight_average)
 
     # trainer interface ----------------------------------------------------------------------
     def trackables(self):

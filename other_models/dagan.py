@@ -730,11 +730,10 @@ class DAGAN:
     def refine(self, images, batch: int = 256, averaged: bool = True) -> np.ndarray:
         """G_theta in eval mode: ``[N, S, S, 3]`` in [-1, 1] -> same shape. With ``dagan_ema_decay`` > 0 and
         ``averaged`` (the default) the refiner's moving average refines; ``averaged=False``: the trained weights."""
-        import contextlib
-        use_average = averaged and self.refiner_average is not None
+        from ganimation_tl.averaging import averaged_weights
         self.refiner.eval()
         try:
-            with self.refiner_average.swapped() if use_average else contextlib.nullcontext():
+            with averaged_weights(self.refiner_average if averaged else None):
                 return np.concatenate([self.refiner(images[i:i + batch]).numpy()
                                        for i in range(0, len(images), batch)])
         finally:

@@ -50,6 +50,21 @@ def test_swapped_uses_the_averages_and_restores_the_weights_even_on_error():
     np.testing.assert_allclose(v.numpy(), [3.0, 2.0])
 
 
+def test_averaged_weights_switch():
+    import tensorflow as tf
+    from ganimation_tl.averaging import WeightAverage, averaged_weights
+    v = tf.Variable([1.0])
+    average = WeightAverage([v], decay=0.5)
+    v.assign([3.0])
+    average.update()
+    v.assign([7.0])
+    with averaged_weights(average):
+        np.testing.assert_allclose(v.numpy(), [3.0])
+    with averaged_weights(None):
+        np.testing.assert_allclose(v.numpy(), [7.0])
+    np.testing.assert_allclose(v.numpy(), [7.0])
+
+
 def test_bad_decay_or_no_variables():
     import tensorflow as tf
     from ganimation_tl.averaging import WeightAverage
