@@ -16,7 +16,10 @@ real-vs-X HOG classifier over all simulated faces against the real profiles. The
 * ``contrast_restored_unsharp_s1_a1``: both;
 * ``simulator_without_blur``: the simulator re-run with ``--dagan_sim_blur=0``, contrast restored (an upper
   bound for a refiner that exactly inverts the simulator's photometric degradation);
-* ``noise_0.05``: Gaussian noise of sigma 0.05 (a control that should make both checks worse).
+* ``noise_0.05``: Gaussian noise of sigma 0.05 (a control that should make both checks worse);
+* ``support_fill_blur_s3`` / ``support_fill_mean_real``: only the pixels the simulator invented (texture
+  support < 1, ``simulate_profile``) change, towards a Gaussian blur of sigma 3 (smooths the streaks away) or
+  towards the mean real profile (what a refiner could paint there knowing only the real distribution).
 
 Every result is clipped to [-1, 1]. The mean |T(x) - x| of each transform is reported, as for the closeness
 check (<= 0.15). The output is written atomically. No GAN is trained; runs in about a minute.
@@ -52,6 +55,19 @@ def unsharp(images: np.ndarray, sigma: float, amount: float) -> np.ndarray:
     import cv2
     out = [im + amount * (im - cv2.GaussianBlur(im, (0, 0), sigma)) for im in images.astype(np.float32)]
     return np.clip(np.stack(out), -1.0, 1.0)
+
+
+def gaussian(images: np.ndarray, sigma: float) -> np.ndarray:
+    """OpenCV Gaussian blur (sigma in pixels) of each ``[N, S, S, 3]`` image; float32, same shape."""
+    import cv2
+    return np.stack([cv2.GaussianBlur(im, (0, 0), sigma) for im in images.astype(np.float32)])
+
+
+def support_fill(images: np.ndarray, support: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """``s x + (1 - s) f``: keep each pixel by its texture support ``s`` (``[N, S, S, 1]`` in [0, 1], from
+    ``simulate_profile``) and fill the rest from ``fill`` (broadcast to ``images``); clipped to [-1, 1]."""
+    out = support * images + (1.0 - support) * np.broadcast_to(fill, images.shape)
+    return np.clip(out, -1.0, 1.0).astype(np.float32)
 
 
 def restore_contrast(images: np.ndarray, factor: Optional[float] = None) -> np.ndarray:
@@ -105,6 +121,13 @@ def main(argv):
 
     for name, transform in transforms.items():
         score(name, transform(data.sim_test), transform(data.sim_train), data.sim_test)
+    # Repaint only what the simulator invented (texture support < 1): a smooth fill, and the mean real profile.
+    mean_real = data.real_profiles.mean(axis=0, keepdims=True)
+    fills = {"support_fill_blur_s3": lambda x: gaussian(x, 3.0), "support_fill_mean_real": lambda x: mean_real}
+    for name, fill in fills.items():
+        test, train = (support_fill(x, s, fill(x)) for x, s in ((data.sim_test, data.sim_test_support),
+                                                                (data.sim_train, data.sim_train_support)))
+        score(name, test, train, data.sim_test)
     score("simulator_without_blur", restore_contrast(unblurred.sim_test), restore_contrast(unblurred.sim_train),
           data.sim_test)
     base = rows[0]

@@ -45,7 +45,12 @@ What is implemented (paper / BEGAN symbols):
   ``dagan_first_identity`` selects other people (51-100: the validation split used to choose settings);
   ``dagan_ema_decay = beta > 0`` keeps an exponential moving average of the refiner's weights (batch-norm
   statistics included; :mod:`ganimation_tl.averaging`, Yazici et al., ICLR 2019) and refines with it at
-  evaluation and in the sample grids; training is unchanged.
+  evaluation and in the sample grids; training is unchanged; ``dagan_pixel_loss_support`` weights the
+  pixel-wise loss by the simulated face's texture support (:func:`texture_support`: 1 where the warp keeps
+  the photo's texture, 0 where it smears one source pixel over 2 or more output pixels or where the
+  context crop left the photo and was edge-replicated), ``sum w |x_tilde - x| / (3 sum w)``, so the
+  refiner may repaint what the simulator invented (the side of the head a frontal photo does not show)
+  and is held to the rest.
 
 Data: CFP identities ``dagan_first_identity``.. (N = ``dagan_num_identities``; default 1..N). Simulated profiles come from frontal photos 1-8
 (training) and 9-10 (held out, for the evaluation); the real distribution y is the CFP profile photos
@@ -66,8 +71,8 @@ Deviations from the paper, and why:
   binary-CE form; spec: softmax CE is the practical choice).
 * Batch norm in the refiner is ``other_models.drgan.batch_norm_layer`` (TL 2.2.5's BatchNorm2d
   fails in train mode inside ``tf.function`` on TF 2.21).
-* The local realism agent, the bounded residual, the real-only identity agent and the low-pass pixel
-  loss are not in the paper (all off by default). They were added after the paper-form model failed both realism and
+* The local realism agent, the bounded residual, the real-only identity agent, the low-pass pixel
+  loss and the support-weighted pixel loss are not in the paper (all off by default). They were added after the paper-form model failed both realism and
   identity checks at 32 px / 1500 iterations (``docs/results/dagan.md`` has the runs and the
   reasons): there the BEGAN agent's refiner gradient pulls towards its blurry auto-encoder
   reconstructions (k_t stays 0 with gamma 0.5; with gamma 1 the refiner chases D with colour
@@ -118,6 +123,9 @@ class DAGANConfig:
         dagan_pixel_loss_sigma: sigma > 0 (pixels) compares Gaussian low-passed images in the pixel-wise loss,
         ``mean |g_sigma * x_tilde - g_sigma * x|``, so the refiner keeps the simulated face's content but may
         add detail finer than sigma for free (0: the plain loss ``mean |x_tilde - x|``).
+        dagan_pixel_loss_support: weight the pixel-wise loss by the simulated face's texture support
+        (``simulate_profile``), so the refiner may repaint what the simulator invented (smeared side of the
+        head, replicated borders) and is held to the rest (False: every pixel, the slides' loss).
         dagan_yaw_min / dagan_yaw_max: simulator yaw
         range in degrees. dagan_sim_blur: simulator Gaussian blur sigma in output pixels.
         batch_size, epochs, seed.
@@ -144,6 +152,7 @@ class DAGANConfig:
     dagan_local_channels: int = 32
     dagan_local_learning_rate: float = 1e-4
     dagan_pixel_loss_sigma: float = 0.0
+    dagan_pixel_loss_support: bool = False
     dagan_yaw_min: float = 60.0
     dagan_yaw_max: float = 80.0
     dagan_sim_blur: float = 0.7
@@ -265,9 +274,28 @@ def rotate_points(face: GenericFace, x, y, yaw_degrees: float, monotone_rows: bo
     return out
 
 
+def texture_support(map_x: np.ndarray, full: float = 1.25, none: float = 2.0) -> np.ndarray:
+    """How much of each warped pixel is real texture, from the horizontal stretch of the warp.
+
+    Args:
+        map_x: float ``[H, W]``: output pixel (row, x) reads the source at (row, ``map_x[row, x]``).
+        full / none: stretch factors (output pixels per source pixel, ``1 / (d map_x / dx)``) at and
+            below which the support is 1, and at and above which it is 0 (linear between).
+
+    Returns:
+        float32 ``[H, W]`` in [0, 1]. Points hidden by the rotation make ``map_x`` jump (stretch < 1:
+        support 1); the side of the head that the frontal photo does not show is smeared over many output
+        pixels (the horizontal streaks of the simulated profiles: support 0).
+    """
+    if not 0 < full < none:
+        raise ValueError("need 0 < full < none, got %r, %r" % (full, none))
+    stretch = 1.0 / np.maximum(np.gradient(np.asarray(map_x, np.float64), axis=1), 1e-6)
+    return np.clip((none - stretch) / (none - full), 0.0, 1.0).astype(np.float32)
+
+
 def simulate_profile(image: np.ndarray, landmarks: np.ndarray, yaw_degrees: float, out_size: int,
                      blur: float = 0.7, contrast: float = SIM_CONTRAST, mirror: bool = False,
-                     margin: float = 0.5) -> np.ndarray:
+                     margin: float = 0.5, in_photo: Optional[np.ndarray] = None, return_support: bool = False):
     """The DA-GAN simulator: a frontal face photo -> a simulated profile face (see module docstring).
 
     Args:
@@ -277,9 +305,15 @@ def simulate_profile(image: np.ndarray, landmarks: np.ndarray, yaw_degrees: floa
         out_size: side S of the output.
         blur: Gaussian sigma in output pixels (0: none). contrast: factor towards the mean colour.
         margin: crop margin around the rotated fiducials (as ``cfp.load_faces``).
+        in_photo: optional float ``[H, W]`` in [0, 1], the part of each pixel of ``image`` inside the
+            original photo (``CFPFaces.in_photo``; default: all of it).
+        return_support: also return the texture support of the output.
 
     Returns:
-        uint8 ``[S, S, 3]``.
+        uint8 ``[S, S, 3]``; with ``return_support``, ``(image, support)`` where support is float32
+        ``[S, S]`` in [0, 1]: 1 where the output shows the photo's own texture, 0 where it shows texture
+        the simulator had to invent (smeared by :func:`texture_support`, replicated past the photo's edge,
+        or outside the context crop). Used by ``--dagan_pixel_loss_support``.
     """
     import cv2
 
@@ -307,7 +341,19 @@ def simulate_profile(image: np.ndarray, landmarks: np.ndarray, yaw_degrees: floa
     crop = mean + contrast * (crop - mean)
     if mirror:
         crop = crop[:, ::-1]
-    return np.clip(np.round(crop), 0, 255).astype(np.uint8)
+    out = np.clip(np.round(crop), 0, 255).astype(np.uint8)
+    if not return_support:
+        return out
+    source = np.ones((h, w), np.float32) if in_photo is None else np.asarray(in_photo, np.float32)
+    if source.shape != (h, w):
+        raise ValueError("in_photo must be [%d, %d] like the image, got %s" % (h, w, source.shape))
+    support = cv2.remap(source, map_x, gy.astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                        borderValue=0.0) * texture_support(map_x)
+    support = cv2.warpAffine(support, matrix, (out_size, out_size), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    if mirror:
+        support = support[:, ::-1]
+    return out, np.clip(support, 0.0, 1.0).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -322,6 +368,9 @@ class DAGANData:
         real_frontal_train / real_frontal_train_labels, real_frontal_test / labels: the frontal photos
             themselves (for the evaluation's reference classifier).
         num_identities: number of identity classes.
+        sim_train_support: float32 ``[N, S, S, 1]`` in [0, 1], the texture support of each simulated
+            training face (``simulate_profile``; read by ``--dagan_pixel_loss_support``);
+            sim_test_support: the same for the held-out simulated faces.
     """
 
     sim_train: np.ndarray
@@ -335,6 +384,8 @@ class DAGANData:
     real_frontal_test: np.ndarray
     real_frontal_test_labels: np.ndarray
     num_identities: int
+    sim_train_support: Optional[np.ndarray] = None
+    sim_test_support: Optional[np.ndarray] = None
 
 
 def _to_float(images):
@@ -361,11 +412,14 @@ def load_data(cfp_dir: Optional[str], config: DAGANConfig, limit_per_identity: O
     frontal = cfp.load_faces(cfp_dir, S, identities=ids, views=("frontal",), limit_per_identity=limit_per_identity)
     profile = cfp.load_faces(cfp_dir, S, identities=ids, views=("profile",), limit_per_identity=limit_per_identity)
     rng = np.random.default_rng(config.seed)
-    sims = []
-    for image, lm in zip(frontal_ctx.images, frontal_ctx.landmarks):
+    sims, supports = [], []
+    for image, lm, in_photo in zip(frontal_ctx.images, frontal_ctx.landmarks, frontal_ctx.in_photo):
         yaw = rng.uniform(config.dagan_yaw_min, config.dagan_yaw_max)
-        sims.append(simulate_profile(image, lm, yaw, S, blur=config.dagan_sim_blur, mirror=bool(rng.integers(2))))
-    sims = _to_float(np.stack(sims))
+        sim, support = simulate_profile(image, lm, yaw, S, blur=config.dagan_sim_blur, mirror=bool(rng.integers(2)),
+                                        in_photo=in_photo, return_support=True)
+        sims.append(sim)
+        supports.append(support)
+    sims, supports = _to_float(np.stack(sims)), np.stack(supports)[..., None]
     labels = (frontal_ctx.identities - first).astype(np.int32)
     test = frontal_ctx.indices >= 9
     if limit_per_identity is not None and not test.any():
@@ -374,13 +428,15 @@ def load_data(cfp_dir: Optional[str], config: DAGANConfig, limit_per_identity: O
     return DAGANData(sims[~test], labels[~test], _to_float(profile.images), (profile.identities - first).astype(np.int32),
                      sims[test], labels[test], _to_float(frontal.images[~ftest]),
                      (frontal.identities[~ftest] - first).astype(np.int32), _to_float(frontal.images[ftest]),
-                     (frontal.identities[ftest] - first).astype(np.int32), config.dagan_num_identities)
+                     (frontal.identities[ftest] - first).astype(np.int32), config.dagan_num_identities,
+                     supports[~test], supports[test])
 
 
 def make_batches(data: DAGANData, config: DAGANConfig, epoch: int, skip: int):
     """One epoch of batches (deterministic per epoch): dicts with ``simulated`` ``[B, S, S, 3]``,
-    ``simulated_labels`` ``[B]``, ``real`` ``[B, S, S, 3]`` (random real profiles, flipped at random)
-    and ``real_labels`` ``[B]``; an epoch is one pass over the simulated training faces."""
+    ``simulated_labels`` ``[B]``, ``simulated_support`` ``[B, S, S, 1]`` (their texture support; ones if
+    ``data`` has none), ``real`` ``[B, S, S, 3]`` (random real profiles, flipped at random) and
+    ``real_labels`` ``[B]``; an epoch is one pass over the simulated training faces."""
     rng = np.random.default_rng([config.seed, epoch])
     order = rng.permutation(len(data.sim_train))
     B = config.batch_size
@@ -392,8 +448,10 @@ def make_batches(data: DAGANData, config: DAGANConfig, epoch: int, skip: int):
             continue
         real = data.real_profiles[real_rows].copy()
         real[flip] = real[flip][:, :, ::-1]
+        support = (np.ones(data.sim_train[rows].shape[:3] + (1,), np.float32) if data.sim_train_support is None
+                   else data.sim_train_support[rows])
         yield {"simulated": data.sim_train[rows], "simulated_labels": data.sim_train_labels[rows],
-               "real": real, "real_labels": data.real_labels[real_rows]}
+               "simulated_support": support, "real": real, "real_labels": data.real_labels[real_rows]}
 
 
 # ---------------------------------------------------------------------------------------------- networks
@@ -547,17 +605,25 @@ def gaussian_low_pass(images, sigma: float):
     return tf.nn.depthwise_conv2d(out, col, [1, 1, 1, 1], "VALID")
 
 
-def pixel_loss(refined, simulated, sigma: float = 0.0):
+def pixel_loss(refined, simulated, sigma: float = 0.0, weights=None):
     """The refiner's pixel-wise (self-regularisation) loss, a scalar.
 
     ``mean |x_tilde - x|`` (slides' L_pp) with ``sigma = 0``; with ``sigma > 0`` both images are first
     low-passed by :func:`gaussian_low_pass`, so only content coarser than sigma pixels is held to the
     simulated image (``--dagan_pixel_loss_sigma``; not in DA-GAN). Inputs ``[B, S, S, 3]`` in [-1, 1].
+    ``weights``: optional ``[B, S, S, 1]`` in [0, 1] (the texture support, ``--dagan_pixel_loss_support``;
+    not in DA-GAN): the weighted mean ``sum w |x_tilde - x| / (3 sum w)``, so pixels of weight 0 are free
+    and a weight-1 pixel costs what it costs in the plain loss.
     """
     import tensorflow as tf
     if sigma > 0:
         refined, simulated = gaussian_low_pass(refined, sigma), gaussian_low_pass(simulated, sigma)
-    return tf.reduce_mean(tf.abs(refined - simulated))
+    error = tf.abs(refined - simulated)
+    if weights is None:
+        return tf.reduce_mean(error)
+    weights = tf.cast(weights, error.dtype)
+    channels = tf.cast(tf.shape(error)[-1], error.dtype)
+    return tf.reduce_sum(weights * error) / tf.maximum(tf.reduce_sum(weights) * channels, 1e-6)
 
 
 def update_k(k, loss_real, loss_fake, gamma: float, lambda_k: float):
@@ -668,11 +734,13 @@ class DAGAN:
             out["total"] = out["total"] + c.dagan_lambda_local * local
         return out
 
-    def generator_losses(self, sim, sim_labels) -> Dict[str, object]:
+    def generator_losses(self, sim, sim_labels, support=None) -> Dict[str, object]:
         """G_theta's objective on one batch: ``L_G = L(x_tilde) + lambda_1 CE(D_id(x_tilde), Y_x) + lambda_2 L_pp``.
 
         Args:
             sim: ``[B, S, S, 3]`` simulated profiles in [-1, 1]; sim_labels: int ``[B]`` their identities.
+            support: optional ``[B, S, S, 1]`` texture support; weights L_pp when
+                ``dagan_pixel_loss_support`` is on (else ignored).
 
         Returns:
             dict of scalar tensors: ``total``, ``ae`` L(x_tilde), ``identity`` (CE), ``pixel`` (mean |x_tilde - x|),
@@ -684,7 +752,8 @@ class DAGAN:
         rec, idl = self.discriminator(refined)
         g_adv = tf.reduce_mean(autoencoder_error(refined, rec))
         g_id = _ce(idl, sim_labels)
-        pixel = pixel_loss(refined, sim, c.dagan_pixel_loss_sigma)
+        pixel = pixel_loss(refined, sim, c.dagan_pixel_loss_sigma,
+                           support if c.dagan_pixel_loss_support else None)
         out = {"total": g_adv + c.dagan_lambda_identity * g_id + c.dagan_lambda_pixel * pixel, "ae": g_adv,
                "identity": g_id, "pixel": pixel, "accuracy_refined": _acc(idl, sim_labels)}
         if self.local_discriminator is not None:
@@ -692,7 +761,7 @@ class DAGAN:
             out["total"] = out["total"] + c.dagan_lambda_local * out["local"]
         return out
 
-    def _train_step(self, sim, sim_labels, real, real_labels):
+    def _train_step(self, sim, sim_labels, support, real, real_labels):
         import tensorflow as tf
         c = self.config
         refined = tf.stop_gradient(self.refiner(sim))
@@ -703,7 +772,7 @@ class DAGAN:
         if self.l_weights:
             self.l_optimizer.apply_gradients(zip(grads[len(self.d_weights):], self.l_weights))
         with tf.GradientTape() as tape:
-            g = self.generator_losses(sim, sim_labels)
+            g = self.generator_losses(sim, sim_labels, support)
         grads = tape.gradient(g["total"], self.g_weights)
         self.g_optimizer.apply_gradients(zip(grads, self.g_weights))
         if self.refiner_average is not None:
@@ -722,7 +791,10 @@ class DAGAN:
     def train_step(self, batch, step: int) -> Dict[str, object]:
         """One D update then one G update; k_t update. Returns scalar metrics."""
         import tensorflow as tf
-        out = self._step(*(tf.convert_to_tensor(batch[k]) for k in ("simulated", "simulated_labels", "real", "real_labels")))
+        if "simulated_support" not in batch:
+            batch = dict(batch, simulated_support=np.ones(np.shape(batch["simulated"])[:3] + (1,), np.float32))
+        out = self._step(*(tf.convert_to_tensor(batch[k]) for k in ("simulated", "simulated_labels", "simulated_support",
+                                                                       "real", "real_labels")))
         if step + 1 == 100:
             self.m_at_100.assign(self.m_ema)
         return out
@@ -777,6 +849,9 @@ _HELP = {
     "dagan_ema_decay": ("float", "DA-GAN: 0 = refine with the trained weights; beta in (0, 1) = also keep an "
                         "exponential moving average of the refiner (horizon ~1/(1 - beta) iterations) and refine with "
                         "it at evaluation and in sample grids (not in the paper; training is unchanged)."),
+    "dagan_pixel_loss_support": ("bool", "DA-GAN: weight the pixel-wise loss by the simulated face's texture support, "
+                                 "so regions the simulator smeared or replicated are free to repaint (not in the "
+                                 "paper; default false = every pixel)."),
     "dagan_pixel_loss_sigma": ("float", "DA-GAN: Gaussian sigma (pixels) of the low-pass applied to both images in "
                                "the pixel-wise loss, so detail finer than sigma is free (0 = plain L1, the default)."),
 }

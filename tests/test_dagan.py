@@ -282,6 +282,13 @@ def test_photometric_ceiling_transforms_match_their_formulas():
     mean = x.mean(axis=(1, 2), keepdims=True)
     lowered = mean + 0.85 * (x - mean)                                   # the simulator's contrast step
     np.testing.assert_allclose(ceiling.restore_contrast(lowered), x, atol=1e-5)
+    support = np.zeros((2, 16, 16, 1), np.float32)
+    support[:, :, :8] = 1.0                                              # left half: photo texture
+    fill = np.full((1, 16, 16, 3), 0.25, np.float32)
+    filled = ceiling.support_fill(x, support, fill)
+    np.testing.assert_array_equal(filled[:, :, :8], x[:, :, :8])
+    np.testing.assert_allclose(filled[:, :, 8:], 0.25)
+    np.testing.assert_allclose(ceiling.gaussian(x, 1.0)[0], cv2.GaussianBlur(x[0], (0, 0), 1.0), atol=1e-6)
 
 
 @needs_cfp
@@ -297,7 +304,9 @@ def test_photometric_ceiling_scores_every_transform(tmp_path, capsys):
     assert json.loads(out.read_text())["rows"] == json.loads(json.dumps(results["rows"]))
     rows = {r["transform"]: r for r in results["rows"]}
     assert set(rows) == {"simulated", "contrast_restored", "unsharp_s1_a1", "unsharp_s0.7_a2", "unsharp_s1_a2",
-                         "contrast_restored_unsharp_s1_a1", "noise_0.05", "simulator_without_blur"}
+                         "contrast_restored_unsharp_s1_a1", "noise_0.05", "simulator_without_blur",
+                         "support_fill_blur_s3", "support_fill_mean_real"}
+    assert rows["support_fill_mean_real"]["mean_abs_change"] > 0.01                 # the invented pixels changed
     assert rows["simulated"]["mean_abs_change"] == 0.0
     assert not rows["simulated"]["identity_check_pass"] and not rows["simulated"]["realism_check_pass"]
     assert rows["noise_0.05"]["mean_abs_change"] == pytest.approx(0.05 * np.sqrt(2 / np.pi), rel=0.15)
@@ -343,3 +352,102 @@ def test_refiner_moving_average_is_used_by_refine_and_leaves_training_unchanged(
     np.testing.assert_allclose(restored.refine(sim), smoothed, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="dagan_ema_decay"):
         DAGANConfig(dagan_ema_decay=1.0)
+
+
+def test_texture_support_follows_the_warps_stretch():
+    """1 where the warp keeps (or compresses) the texture, 0 where it smears one source pixel over >= 2 output
+    pixels, linear in the stretch between 1.25 and 2 (the simulated profiles' streaks)."""
+    from other_models.dagan import texture_support
+    x = np.tile(np.arange(40.0), (3, 1))
+    np.testing.assert_array_equal(texture_support(x), 1.0)                      # identity warp
+    np.testing.assert_array_equal(texture_support(2.0 * x), 1.0)                # compressed (hidden points)
+    np.testing.assert_array_equal(texture_support(0.25 * x), 0.0)               # stretch 4
+    stretch = 1.0 / 0.6                                                         # slope 0.6: stretch 1.67
+    np.testing.assert_allclose(texture_support(0.6 * x), (2.0 - stretch) / 0.75, rtol=1e-5)
+    with pytest.raises(ValueError, match="full < none"):
+        texture_support(x, full=2.0, none=1.0)
+
+
+def test_simulator_texture_support_marks_smeared_and_outside_photo_pixels():
+    from other_models.dagan import simulate_profile
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:64, 0:80]
+    image = np.clip(128 + 60 * np.sin(xx / 3.0)[..., None] + rng.normal(0, 20, (64, 80, 3)), 0, 255).astype(np.uint8)
+    lm = _frontal_landmarks()
+    plain = simulate_profile(image, lm, 70.0, 32)
+    sim, support = simulate_profile(image, lm, 70.0, 32, return_support=True)
+    np.testing.assert_array_equal(sim, plain)                                   # the image is unchanged
+    assert support.shape == (32, 32) and support.dtype == np.float32
+    assert 0.0 <= support.min() and support.max() <= 1.0
+    assert 0.1 < (support < 0.5).mean() < 0.9 and (support == 1.0).any()        # smeared side vs kept centre
+    _, at_yaw0 = simulate_profile(image, lm, 1e-3, 32, return_support=True)     # no rotation: nothing smeared
+    assert at_yaw0.min() > 0.99
+    _, nothing = simulate_profile(image, lm, 70.0, 32, in_photo=np.zeros((64, 80)), return_support=True)
+    np.testing.assert_array_equal(nothing, 0.0)                                 # all of it replicated border
+    half = np.ones((64, 80), np.float32)
+    half[:, :40] = 0.0
+    _, left_gone = simulate_profile(image, lm, 1e-3, 32, in_photo=half, return_support=True)
+    assert left_gone[:, :10].max() < 0.01 and left_gone[:, -10:].min() > 0.99
+    mirrored, mirrored_support = simulate_profile(image, lm, 70.0, 32, mirror=True, return_support=True)
+    np.testing.assert_array_equal(mirrored_support, support[:, ::-1])
+    with pytest.raises(ValueError, match="in_photo"):
+        simulate_profile(image, lm, 70.0, 32, in_photo=np.ones((10, 10)), return_support=True)
+
+
+def test_support_weighted_pixel_loss_frees_invented_pixels():
+    """--dagan_pixel_loss_support: L_pp = sum w |x~ - x| / (3 sum w); weight-0 pixels cost nothing, weight 1
+    everywhere is the plain loss; the model's generator loss uses the batch's support only with the flag."""
+    import tensorflow as tf
+    from other_models.dagan import DAGAN, DAGANConfig, pixel_loss
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (2, 8, 8, 3)).astype(np.float32)
+    y = rng.uniform(-1, 1, (2, 8, 8, 3)).astype(np.float32)
+    w = rng.uniform(0, 1, (2, 8, 8, 1)).astype(np.float32)
+    expected = (w * np.abs(x - y)).sum() / (3 * w.sum())
+    assert float(pixel_loss(x, y, weights=w)) == pytest.approx(expected, rel=1e-5)
+    assert float(pixel_loss(x, y, weights=np.ones_like(w))) == pytest.approx(np.abs(x - y).mean(), rel=1e-5)
+    w0 = np.ones_like(w)
+    w0[:, :, :4] = 0.0
+    xv = tf.Variable(x)
+    with tf.GradientTape() as tape:
+        loss = pixel_loss(xv, y, weights=w0)
+    grad = tape.gradient(loss, xv).numpy()
+    assert np.all(grad[:, :, :4] == 0.0) and np.all(grad[:, :, 4:] != 0.0)       # the free half gets no pull
+    changed = y.copy()
+    changed[:, :, :4] = -y[:, :, :4]                                              # repaint the free half only
+    assert float(pixel_loss(changed, y, weights=w0)) == 0.0
+    cfg = dict(image_size=8, dagan_g_channels=4, dagan_g_blocks=1, dagan_d_channels=4, dagan_d_hidden=8,
+               dagan_d_scales=2, dagan_num_identities=3)
+    labels = np.zeros(2, np.int32)
+    for on in (False, True):
+        model = DAGAN(DAGANConfig(dagan_pixel_loss_support=on, **cfg))
+        for v in model.refiner.all_weights:
+            if "conv_out/filters" in v.name:                                      # a refiner that changes pixels
+                v.assign(rng.normal(0, 1.0, v.shape).astype(np.float32))
+        model.refiner.eval()
+        refined = model.refiner(x)
+        got = float(model.generator_losses(x, labels, w0)["pixel"])
+        want = float(pixel_loss(refined, x, weights=w0 if on else None))
+        assert got == pytest.approx(want, rel=1e-4)
+    assert DAGANConfig().dagan_pixel_loss_support is False                       # default: the slides' loss
+
+
+@needs_cfp
+def test_cfp_in_photo_marks_the_replicated_border_and_dagan_batches_carry_support():
+    from ganimation_tl.datasets import cfp
+    from other_models.dagan import DAGANConfig, load_data, make_batches
+    tight = cfp.load_faces(CFP, 32, identities=[1], views=("frontal",), margin=0.0, limit_per_identity=1)
+    wide = cfp.load_faces(CFP, 32, identities=[1], views=("frontal",), margin=3.0, limit_per_identity=1)
+    assert tight.in_photo.shape == (1, 32, 32) and tight.in_photo[0, 4:-4, 4:-4].min() == pytest.approx(1.0)
+    assert wide.in_photo.min() == 0.0 and wide.in_photo.max() == pytest.approx(1.0)
+    outside = wide.in_photo[0] == 0.0                                               # replicated: rows/columns repeat
+    edge = wide.images[0].astype(int)
+    left = int(np.argmin(outside.all(axis=0)))                                      # columns 0..left-1 outside
+    assert left > 1 and np.abs(np.diff(edge[:, :left], axis=1)).max() == 0
+    assert wide.subset([0]).in_photo.shape == (1, 32, 32)
+    config = DAGANConfig(dagan_num_identities=3, batch_size=4)
+    data = load_data(CFP, config, limit_per_identity=3)
+    assert data.sim_train_support.shape == data.sim_train.shape[:3] + (1,)
+    assert 0.05 < float(data.sim_train_support.mean()) < 0.95
+    batch = next(make_batches(data, config, 0, 0))
+    assert batch["simulated_support"].shape == (4, 32, 32, 1)

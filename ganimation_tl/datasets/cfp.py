@@ -49,6 +49,8 @@ class CFPFaces:
         views: int32 ``[N]``: 0 frontal, 1 profile.
         indices: int32 ``[N]`` photo numbers within the identity and view.
         paths: the source photo paths.
+        in_photo: float32 ``[N, S, S]`` in [0, 1]: the part of each crop pixel that lies inside the photo
+            (0 where the crop leaves the photo and ``load_faces`` pads by edge replication).
     """
 
     images: np.ndarray
@@ -57,6 +59,7 @@ class CFPFaces:
     views: np.ndarray
     indices: np.ndarray
     paths: List[str]
+    in_photo: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -66,7 +69,8 @@ class CFPFaces:
         mask = np.asarray(mask)
         idx = np.flatnonzero(mask) if mask.dtype == bool else mask
         return CFPFaces(self.images[idx], self.landmarks[idx], self.identities[idx], self.views[idx],
-                        self.indices[idx], [self.paths[i] for i in idx])
+                        self.indices[idx], [self.paths[i] for i in idx],
+                        None if self.in_photo is None else self.in_photo[idx])
 
 
 def find_root(path: str) -> str:
@@ -194,7 +198,7 @@ def load_faces(path: str, image_size: int = 64, identities: Optional[Sequence[in
                 kept.append(r)
                 counts[key] = counts.get(key, 0) + 1
         records = kept
-    images, landmarks = [], []
+    images, landmarks, in_photo = [], [], []
     for r in records:
         try:
             with Image.open(r.image_path) as im:
@@ -214,15 +218,18 @@ def load_faces(path: str, image_size: int = 64, identities: Optional[Sequence[in
         scale_x, scale_y = image_size / sx, image_size / sy
         matrix = np.array([[scale_x, 0, image_size / 2.0 - cx * scale_x],
                            [0, scale_y, image_size / 2.0 - cy * scale_y]], np.float64)
-        images.append(cv2.warpAffine(photo, matrix, (image_size, image_size), flags=cv2.INTER_AREA
-                                     if min(scale_x, scale_y) < 1 else cv2.INTER_LINEAR,
+        interpolation = cv2.INTER_AREA if min(scale_x, scale_y) < 1 else cv2.INTER_LINEAR
+        images.append(cv2.warpAffine(photo, matrix, (image_size, image_size), flags=interpolation,
                                      borderMode=cv2.BORDER_REPLICATE))
+        in_photo.append(cv2.warpAffine(np.ones((h, w), np.float32), matrix, (image_size, image_size),
+                                       flags=interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0))
         mapped = points * np.array([scale_x, scale_y], np.float32) + matrix[:, 2].astype(np.float32)
         landmarks.append(mapped.astype(np.float32))
     return CFPFaces(np.stack(images), np.stack(landmarks),
                     np.array([r.identity for r in records], np.int32),
                     np.array([VIEWS.index(r.view) for r in records], np.int32),
-                    np.array([r.index for r in records], np.int32), [r.image_path for r in records])
+                    np.array([r.index for r in records], np.int32), [r.image_path for r in records],
+                    np.clip(np.stack(in_photo), 0.0, 1.0).astype(np.float32))
 
 
 def split_identities(identities: Sequence[int], held_out: int, seed: int = 0) -> Tuple[List[int], List[int]]:
