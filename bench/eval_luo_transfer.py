@@ -143,7 +143,8 @@ def main():
                "runs": [], "checks": {}}
     for seed in seeds:
         cfg_seed = dataclasses.replace(base, seed=seed)
-        datas = {k: L.prepare_data(mnist_path, k, cfg_seed.luo_unlabelled, seed) for k in ks}
+        datas = {k: L.prepare_data(mnist_path, k, cfg_seed.luo_unlabelled, seed, source=cfg_seed.luo_source)
+                 for k in ks}
         if args.validation:
             datas = {k: use_validation_split(d, mnist_path) for k, d in datas.items()}
         steps_epoch = L.steps_per_epoch(datas[ks[0]], cfg_seed.batch_size)

@@ -43,6 +43,8 @@ Deviations from the paper, and why:
 * Data: SVHN is not available offline, so the source is scikit-learn's digits 0-4 (891 images) instead of
   SVHN 0-4; the target is MNIST 5-9 as in the paper (the train split for the labelled and unlabelled
   sets, the test split, 4,861 images, for evaluation). Images are grey 28x28 in [0, 1] (the paper: 32x32).
+  ``--luo_source=digits_m`` swaps in an SVHN-like source with a larger domain gap: MNIST-train digits 0-4
+  blended onto photo crops (MNIST-M recipe), grey (docs/results/luo_transfer.md, round 5).
 * Stage lengths: the debug configuration (the evaluation) runs 300 + 413 steps instead of the spec's
   1000 + 1500, so that 8 stage-2 runs fit the shared CPU.
 * Network: no public code exists; the embedding network is the LeNet of ADDA (Tzeng et al. 2017, Hoffman's
@@ -114,6 +116,8 @@ TARGET_CLASSES = (5, 6, 7, 8, 9)   # paper: MNIST 5-9 (novel target classes)
 IMAGE_SIZE = 28
 MODES = ("full", "finetune")
 SIMILARITIES = ("cosine", "dot")
+SOURCES = ("sklearn", "digits_m")   # the labelled source domain (paper: SVHN 0-4, not available offline)
+DIGITS_M_SOURCE_IMAGES = 2000      # Digits-M source: this many MNIST-train 0-4 digits on photo crops
 DT_LAYERS = ("fc3", "embedding", "pool2")   # layers L_DT can adapt
 DT_OUTPUTS = (0, 1, 3)   # their positions in the embedding network's outputs [fc3, embedding, logits, pool2]
 
@@ -155,6 +159,9 @@ class LuoTransferConfig:
             source examples; 0: off, the earlier behaviour).
         luo_st_target: weight inside L_ST of the entropy over the labelled-target centroids (1: the earlier
             behaviour).
+        luo_source: the labelled source domain of digits 0-4: 'sklearn' (scikit-learn's 8x8 digits, up-sampled;
+            the issue's pair) or 'digits_m' (2,000 MNIST-train digits 0-4 blended onto crops of real photos,
+            the MNIST-M recipe, converted to grey like the paper's SVHN: a large, SVHN-like domain gap).
         luo_untied: False (default): one encoder E for both domains. True: the paper's ADDA-style pair, a source
             encoder E_s (source cross-entropy, source features for L_DT) and a target encoder E_t initialised
             from E_s when the joint stage starts (labelled and unlabelled target images, L_DT, L_ST, and the
@@ -195,6 +202,7 @@ class LuoTransferConfig:
     luo_st_target: float = 1.0
     luo_st_stop_centroids: bool = False
     luo_untied: bool = False
+    luo_source: str = "sklearn"
 
     def __post_init__(self):
         for name in ("batch_size", "epochs", "luo_k", "luo_embedding_dim", "luo_conv1", "luo_conv2", "luo_fc",
@@ -219,6 +227,8 @@ class LuoTransferConfig:
         if not layers or any(x not in DT_LAYERS for x in layers) or len(set(layers)) != len(layers):
             raise ValueError("luo_dt_layers must be a comma-separated, non-empty subset of %s without repeats, "
                              "got %r" % (DT_LAYERS, self.luo_dt_layers))
+        if self.luo_source not in SOURCES:
+            raise ValueError("luo_source must be one of %s, got %r" % (SOURCES, self.luo_source))
         if self.luo_similarity not in SIMILARITIES:
             raise ValueError("luo_similarity must be one of %s, got %r" % (SIMILARITIES, self.luo_similarity))
 
@@ -253,7 +263,8 @@ class LuoData:
     """The three training sets and the target test set; images float32 ``[N, 28, 28, 1]`` in [0, 1] (NHWC).
 
     Attributes:
-        source_images, source_labels: scikit-learn digits 0-4; labels int32 in 0..4.
+        source_images, source_labels: the source domain's digits 0-4 (``luo_source``), grey
+            ``[N, 28, 28, 1]`` in [0, 1]; labels int32 in 0..4.
         labelled_images, labelled_labels: k MNIST-train images per class 5-9; labels int32 *relative*
             to the target classes (digit - 5, in 0..4), sorted by label.
         unlabelled_images: MNIST-train 5-9 images disjoint from the labelled ones (labels unused in training;
@@ -271,12 +282,13 @@ class LuoData:
     test_labels: np.ndarray
 
     def describe(self) -> str:
-        return ("source: sklearn digits 0-4 (%d); target: MNIST 5-9, %d labelled (k=%d), %d unlabelled, %d test"
+        return ("source: digits 0-4 (%d); target: MNIST 5-9, %d labelled (k=%d), %d unlabelled, %d test"
                 % (len(self.source_images), len(self.labelled_images), len(self.labelled_images) // 5,
                    len(self.unlabelled_images), len(self.test_images)))
 
 
-def prepare_data(mnist_path: str, k: int, unlabelled: int, seed: int, flag_name: str = "mnist_path") -> LuoData:
+def prepare_data(mnist_path: str, k: int, unlabelled: int, seed: int, flag_name: str = "mnist_path",
+                 source: str = "sklearn") -> LuoData:
     """Build the cross-domain, cross-task split of the paper's digit experiment.
 
     Args:
@@ -284,6 +296,10 @@ def prepare_data(mnist_path: str, k: int, unlabelled: int, seed: int, flag_name:
         k: labelled target images per class (>= 1). unlabelled: unlabelled target images (0: all the rest).
         seed: which MNIST images are labelled / unlabelled.
         flag_name: flag named in the error message.
+        source: 'sklearn' (scikit-learn digits 0-4) or 'digits_m' (the first ``DIGITS_M_SOURCE_IMAGES``
+            MNIST-train digits 0-4 blended onto photo crops by ``make_digits_m`` (seed 0), then the mean of
+            the three channels: grey ``[N, 28, 28, 1]`` in [0, 1], as the paper turns SVHN grey). Either way
+            the source shares no class, and no image, with the target.
 
     Returns:
         :class:`LuoData`.
@@ -292,7 +308,10 @@ def prepare_data(mnist_path: str, k: int, unlabelled: int, seed: int, flag_name:
         InputError: the MNIST file is missing or unreadable (names ``--<flag_name>`` and the path), or
             ``k``/``unlabelled`` ask for more images than exist.
     """
-    from ganimation_tl.datasets.digits import load_mnist, load_sklearn_digits
+    from ganimation_tl.datasets.digits import load_mnist, load_sklearn_digits, make_digits_m
+
+    if source not in SOURCES:
+        raise InputError("--luo_source must be one of %s, got %r" % (", ".join(SOURCES), source))
 
     if not os.path.isfile(mnist_path):
         raise InputError("--%s: MNIST file %r not found (expected the classic mnist.pkl.gz, e.g. "
@@ -302,9 +321,14 @@ def prepare_data(mnist_path: str, k: int, unlabelled: int, seed: int, flag_name:
         test_x, test_y = load_mnist(mnist_path, "test")
     except InputError as error:
         raise InputError("--%s: %s" % (flag_name, error))
-    src_x, src_y = load_sklearn_digits(IMAGE_SIZE)
-    keep = np.isin(src_y, SOURCE_CLASSES)
-    src_x, src_y = src_x[keep], src_y[keep]
+    if source == "sklearn":
+        src_x, src_y = load_sklearn_digits(IMAGE_SIZE)
+        keep = np.isin(src_y, SOURCE_CLASSES)
+        src_x, src_y = src_x[keep], src_y[keep]
+    else:
+        rows = np.flatnonzero(np.isin(train_y, SOURCE_CLASSES))[:DIGITS_M_SOURCE_IMAGES]
+        src_x = make_digits_m(train_x[rows], seed=0).mean(axis=-1, keepdims=True).astype(np.float32)
+        src_y = train_y[rows]
 
     rng = np.random.default_rng(seed)
     labelled_idx = []
@@ -739,6 +763,8 @@ _FLAG_HELP = {
     "luo_st_target": ("float", "Weight in L_ST of the entropy over the labelled-target centroids (1)."),
     "luo_untied": ("bool", "Two encoders, ADDA-style: E_s for the source, E_t (initialised from E_s when the joint "
                            "stage starts) for every target image (default: one shared encoder)."),
+    "luo_source": ("string", "Labelled source domain of digits 0-4: sklearn (scikit-learn 8x8 digits, the default) or "
+                             "digits_m (MNIST-train 0-4 on photo crops, grey: an SVHN-like domain gap)."),
     "luo_st_stop_centroids": ("bool", "L_ST treats the labelled-target centroids as constants (no gradient "
                                       "into the labelled embeddings; default False)."),
 }
@@ -760,7 +786,7 @@ def train(flag_values=flags.FLAGS) -> Dict[str, float]:
     config = config_or_input_error(LuoTransferConfig, flag_values)
     mnist_path = require_flag(flag_values, "mnist_path",
                               "the classic mnist.pkl.gz, e.g. ../shared/data/digits/mnist.pkl.gz")
-    data = prepare_data(mnist_path, config.luo_k, config.luo_unlabelled, config.seed)
+    data = prepare_data(mnist_path, config.luo_k, config.luo_unlabelled, config.seed, source=config.luo_source)
     steps = steps_per_epoch(data, config.batch_size)
     if steps <= 0:
         raise InputError("--batch_size=%d is larger than the data (%d source, %d unlabelled target images)"

@@ -121,6 +121,28 @@ def test_data_split_is_disjoint_and_relative(tmp_path):
 
 
 @needs_mnist
+def test_digits_m_source_is_grey_cluttered_mnist_0_to_4_disjoint_from_the_target():
+    """--luo_source=digits_m: 2,000 MNIST-train digits 0-4 on photo crops, grey; the target split is unchanged."""
+    plain = L.prepare_data(str(MNIST), k=1, unlabelled=50, seed=3)
+    data = L.prepare_data(str(MNIST), k=1, unlabelled=50, seed=3, source="digits_m")
+    assert data.source_images.shape == (L.DIGITS_M_SOURCE_IMAGES, 28, 28, 1)
+    assert data.source_images.dtype == np.float32 and 0.0 <= data.source_images.min() <= data.source_images.max() <= 1.0
+    assert set(np.unique(data.source_labels)) == {0, 1, 2, 3, 4}
+    np.testing.assert_array_equal(data.unlabelled_images, plain.unlabelled_images)
+    np.testing.assert_array_equal(data.labelled_images, plain.labelled_images)
+    # Photo clutter: the outer 3-pixel frame is about 0 in MNIST, photo texture in Digits-M.
+    def frame(x):
+        return float(np.median(np.concatenate([x[:, :3].reshape(len(x), -1), x[:, -3:].reshape(len(x), -1)], 1).mean(1)))
+    assert frame(data.source_images) > 0.1 and frame(plain.unlabelled_images) < 0.01
+    again = L.prepare_data(str(MNIST), k=1, unlabelled=50, seed=4, source="digits_m")
+    np.testing.assert_array_equal(again.source_images, data.source_images)   # the source does not depend on the seed
+    with pytest.raises(InputError, match="luo_source"):
+        L.prepare_data(str(MNIST), k=1, unlabelled=50, seed=3, source="svhn")
+    with pytest.raises(ValueError, match="luo_source"):
+        L.LuoTransferConfig(luo_source="svhn")
+
+
+@needs_mnist
 def test_two_step_smoke_run_through_the_registry(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)
     fv = _flags(["--flagfile=configs/luo_transfer_debug.cfg", "--max_steps=2", "--luo_pretrain_steps=1",
