@@ -496,3 +496,25 @@ def test_generate_both_equals_two_generate_calls_with_the_same_gradients(specifi
     assert float(loss) == pytest.approx(float(loss2), rel=1e-6)
     for g1, g2 in zip(tape.gradient(loss, model.g_vars), tape2.gradient(loss2, twin.g_vars)):
         np.testing.assert_allclose(g1.numpy(), g2.numpy(), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.skipif(not MNIST.is_file(), reason="needs ../shared/data/digits/mnist.pkl.gz beside the checkout")
+def test_step_benchmark_times_the_configured_model(tmp_path, monkeypatch, capsys):
+    """bench/bench_cdrd_step.py: ms per iteration > 0 and the minutes for cdrd_steps follow from it; JSON written;
+    a bad flag value is exit 2 naming it."""
+    import importlib.util
+    import json
+    monkeypatch.chdir(REPO)
+    spec = importlib.util.spec_from_file_location("bench_cdrd_step", REPO / "bench" / "bench_cdrd_step.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "step.json"
+    result = bench.main(["bench", "--flagfile=configs/cdrd_debug.cfg", "--mnist_path=%s" % MNIST, "--steps=2",
+                         "--warmup=1", "--cdrd_g_width=16", "--cdrd_d_conv1=4", "--cdrd_d_conv2=4", "--cdrd_d_fc=8",
+                         "--cdrd_num_target=64", "--cdrd_num_source=64", "--output=%s" % out])
+    assert result["ms_per_iteration"] > 0 and result["steps_timed"] == 2 and result["g_width"] == 16
+    assert result["minutes_for_cdrd_steps"] == pytest.approx(result["ms_per_iteration"] * 6000 / 60000.0)
+    assert json.loads(out.read_text()) == json.loads(json.dumps(result))
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["bench", "--flagfile=configs/cdrd_debug.cfg", "--steps=0"])
+    assert exit_info.value.code == 2 and "--steps" in capsys.readouterr().err
