@@ -408,7 +408,7 @@ def load_data(cfp_dir: Optional[str], config: DAGANConfig, limit_per_identity: O
     ids = list(range(first, first + config.dagan_num_identities))
     S = config.image_size
     frontal_ctx = cfp.load_faces(cfp_dir, 2 * S, identities=ids, views=("frontal",), margin=1.0,
-                                 limit_per_identity=limit_per_identity)
+                                 limit_per_identity=limit_per_identity, with_in_photo=True)
     frontal = cfp.load_faces(cfp_dir, S, identities=ids, views=("frontal",), limit_per_identity=limit_per_identity)
     profile = cfp.load_faces(cfp_dir, S, identities=ids, views=("profile",), limit_per_identity=limit_per_identity)
     rng = np.random.default_rng(config.seed)

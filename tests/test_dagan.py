@@ -436,8 +436,11 @@ def test_support_weighted_pixel_loss_frees_invented_pixels():
 def test_cfp_in_photo_marks_the_replicated_border_and_dagan_batches_carry_support():
     from ganimation_tl.datasets import cfp
     from other_models.dagan import DAGANConfig, load_data, make_batches
-    tight = cfp.load_faces(CFP, 32, identities=[1], views=("frontal",), margin=0.0, limit_per_identity=1)
-    wide = cfp.load_faces(CFP, 32, identities=[1], views=("frontal",), margin=3.0, limit_per_identity=1)
+    tight = cfp.load_faces(CFP, 32, identities=[1], views=("frontal",), margin=0.0, limit_per_identity=1,
+                           with_in_photo=True)
+    wide = cfp.load_faces(CFP, 32, identities=[1], views=("frontal",), margin=3.0, limit_per_identity=1,
+                          with_in_photo=True)
+    assert cfp.load_faces(CFP, 32, identities=[1], views=("frontal",), limit_per_identity=1).in_photo is None
     assert tight.in_photo.shape == (1, 32, 32) and tight.in_photo[0, 4:-4, 4:-4].min() == pytest.approx(1.0)
     assert wide.in_photo.min() == 0.0 and wide.in_photo.max() == pytest.approx(1.0)
     outside = wide.in_photo[0] == 0.0                                               # replicated: rows/columns repeat

@@ -50,7 +50,8 @@ class CFPFaces:
         indices: int32 ``[N]`` photo numbers within the identity and view.
         paths: the source photo paths.
         in_photo: float32 ``[N, S, S]`` in [0, 1]: the part of each crop pixel that lies inside the photo
-            (0 where the crop leaves the photo and ``load_faces`` pads by edge replication).
+            (0 where the crop leaves the photo and ``load_faces`` pads by edge replication); None unless
+            ``load_faces(..., with_in_photo=True)``.
     """
 
     images: np.ndarray
@@ -161,7 +162,7 @@ def _crop_box(points: np.ndarray, width: int, height: int, margin: float) -> Tup
 
 def load_faces(path: str, image_size: int = 64, identities: Optional[Sequence[int]] = None,
                views: Sequence[str] = VIEWS, crop: str = "fiducials", margin: float = 0.5,
-               limit_per_identity: Optional[int] = None) -> CFPFaces:
+               limit_per_identity: Optional[int] = None, with_in_photo: bool = False) -> CFPFaces:
     """Load CFP photos as square RGB crops with their fiducials mapped into the crop.
 
     Args:
@@ -174,6 +175,7 @@ def load_faces(path: str, image_size: int = 64, identities: Optional[Sequence[in
             square, aspect ratio not kept).
         margin: extra side fraction for ``crop='fiducials'``.
         limit_per_identity: keep at most this many photos per identity and view.
+        with_in_photo: also fill ``CFPFaces.in_photo``.
 
     Returns:
         :class:`CFPFaces`.
@@ -221,15 +223,16 @@ def load_faces(path: str, image_size: int = 64, identities: Optional[Sequence[in
         interpolation = cv2.INTER_AREA if min(scale_x, scale_y) < 1 else cv2.INTER_LINEAR
         images.append(cv2.warpAffine(photo, matrix, (image_size, image_size), flags=interpolation,
                                      borderMode=cv2.BORDER_REPLICATE))
-        in_photo.append(cv2.warpAffine(np.ones((h, w), np.float32), matrix, (image_size, image_size),
-                                       flags=interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0))
+        if with_in_photo:
+            in_photo.append(cv2.warpAffine(np.ones((h, w), np.float32), matrix, (image_size, image_size),
+                                           flags=interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0))
         mapped = points * np.array([scale_x, scale_y], np.float32) + matrix[:, 2].astype(np.float32)
         landmarks.append(mapped.astype(np.float32))
     return CFPFaces(np.stack(images), np.stack(landmarks),
                     np.array([r.identity for r in records], np.int32),
                     np.array([VIEWS.index(r.view) for r in records], np.int32),
                     np.array([r.index for r in records], np.int32), [r.image_path for r in records],
-                    np.clip(np.stack(in_photo), 0.0, 1.0).astype(np.float32))
+                    np.clip(np.stack(in_photo), 0.0, 1.0).astype(np.float32) if with_in_photo else None)
 
 
 def split_identities(identities: Sequence[int], held_out: int, seed: int = 0) -> Tuple[List[int], List[int]]:
