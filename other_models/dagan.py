@@ -743,7 +743,7 @@ class DAGAN:
                 ``dagan_pixel_loss_support`` is on (else ignored).
 
         Returns:
-            dict of scalar tensors: ``total``, ``ae`` L(x_tilde), ``identity`` (CE), ``pixel`` (mean |x_tilde - x|),
+            dict of scalar tensors: ``total``, ``ae`` L(x_tilde), ``identity`` (CE), ``pixel`` (L_pp, :func:`pixel_loss`),
             ``accuracy_refined`` (identity agent on refined faces). Source: DA-GAN section 3.
         """
         import tensorflow as tf
@@ -789,7 +789,8 @@ class DAGAN:
                 **({"discriminator/local": d["local"], "generator/local": g["local"]} if "local" in d else {})}
 
     def train_step(self, batch, step: int) -> Dict[str, object]:
-        """One D update then one G update; k_t update. Returns scalar metrics."""
+        """One D update then one G update; k_t update. ``batch``: a :func:`make_batches` dict (a missing
+        ``simulated_support`` counts as all ones). Returns scalar metrics."""
         import tensorflow as tf
         if "simulated_support" not in batch:
             batch = dict(batch, simulated_support=np.ones(np.shape(batch["simulated"])[:3] + (1,), np.float32))
