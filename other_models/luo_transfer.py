@@ -306,7 +306,7 @@ def prepare_data(mnist_path: str, k: int, unlabelled: int, seed: int, flag_name:
 
     Raises:
         InputError: the MNIST file is missing or unreadable (names ``--<flag_name>`` and the path), or
-            ``k``/``unlabelled`` ask for more images than exist.
+            ``k``/``unlabelled`` ask for more images than exist, or ``source`` is not one of ``SOURCES``.
     """
     from ganimation_tl.datasets.digits import load_mnist, load_sklearn_digits, make_digits_m
 
