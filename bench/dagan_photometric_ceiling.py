@@ -49,18 +49,17 @@ flags.DEFINE_multi_string("model_flag", [], "A model flag that overrides the fla
 flags.DEFINE_integer("photos_per_identity", None, "Load at most this many photos per identity and view (tests).",
                      flag_values=FLAGS)
 
-def unsharp(images: np.ndarray, sigma: float, amount: float) -> np.ndarray:
-    """Unsharp mask ``clip(x + amount (x - g_sigma * x), -1, 1)`` of each image (OpenCV Gaussian, sigma in
-    pixels, amount >= 0). ``images``: float ``[N, S, S, 3]`` in [-1, 1]; returns float32, same shape and range."""
-    import cv2
-    out = [im + amount * (im - cv2.GaussianBlur(im, (0, 0), sigma)) for im in images.astype(np.float32)]
-    return np.clip(np.stack(out), -1.0, 1.0)
-
-
 def gaussian(images: np.ndarray, sigma: float) -> np.ndarray:
     """OpenCV Gaussian blur (sigma in pixels) of each ``[N, S, S, 3]`` image; float32, same shape."""
     import cv2
     return np.stack([cv2.GaussianBlur(im, (0, 0), sigma) for im in images.astype(np.float32)])
+
+
+def unsharp(images: np.ndarray, sigma: float, amount: float) -> np.ndarray:
+    """Unsharp mask ``clip(x + amount (x - g_sigma * x), -1, 1)`` of each image (OpenCV Gaussian, sigma in
+    pixels, amount >= 0). ``images``: float ``[N, S, S, 3]`` in [-1, 1]; returns float32, same shape and range."""
+    images = images.astype(np.float32)
+    return np.clip(images + amount * (images - gaussian(images, sigma)), -1.0, 1.0)
 
 
 def support_fill(images: np.ndarray, support: np.ndarray, fill: np.ndarray) -> np.ndarray:

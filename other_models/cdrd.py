@@ -508,7 +508,9 @@ class CDRD:
     def generate_both(self, z, labels):
         """``(G_S(z, l), G_T(z, l))``, each ``[B, 28, 28, C]`` in [-1, 1], with the shared layers run once: the
         same values as two :meth:`generate` calls (the shared layers see the same batch, so even their batch
-        statistics agree), about 30% fewer generator FLOPs. z float ``[B, z_dim]``, labels int ``[B]``."""
+        statistics agree), with about 30% fewer generator multiply-adds (counted from the layer sizes of the debug
+        configuration; ``bench/bench_cdrd_step.py`` measures the step). z float ``[B, z_dim]``, labels int ``[B]``.
+        Source: the shared generator layers of CDRD (Liu et al., CVPR 2018); not a deviation."""
         import tensorflow as tf
         code = tf.concat([tf.cast(z, tf.float32), tf.one_hot(tf.cast(labels, tf.int32), NUM_CLASSES)], axis=-1)
         features = self.g_shared(code)

@@ -286,6 +286,12 @@ def texture_support(map_x: np.ndarray, full: float = 1.25, none: float = 2.0) ->
         float32 ``[H, W]`` in [0, 1]. Points hidden by the rotation make ``map_x`` jump (stretch < 1:
         support 1); the side of the head that the frontal photo does not show is smeared over many output
         pixels (the horizontal streaks of the simulated profiles: support 0).
+
+    Raises:
+        ValueError: not ``0 < full < none``.
+
+    Source: not in DA-GAN (ours, ``docs/results/dagan.md`` round 5); the thresholds were set by eye on
+    simulated validation profiles so that the visible streaks fall below 0.5.
     """
     if not 0 < full < none:
         raise ValueError("need 0 < full < none, got %r, %r" % (full, none))
@@ -434,8 +440,8 @@ def load_data(cfp_dir: Optional[str], config: DAGANConfig, limit_per_identity: O
 
 def make_batches(data: DAGANData, config: DAGANConfig, epoch: int, skip: int):
     """One epoch of batches (deterministic per epoch): dicts with ``simulated`` ``[B, S, S, 3]``,
-    ``simulated_labels`` ``[B]``, ``simulated_support`` ``[B, S, S, 1]`` (their texture support; ones if
-    ``data`` has none), ``real`` ``[B, S, S, 3]`` (random real profiles, flipped at random) and
+    ``simulated_labels`` ``[B]``, ``simulated_support`` ``[B, S, S, 1]`` (their texture support; left out
+    when ``data`` has none, and :meth:`DAGAN.train_step` then uses ones), ``real`` ``[B, S, S, 3]`` (random real profiles, flipped at random) and
     ``real_labels`` ``[B]``; an epoch is one pass over the simulated training faces."""
     rng = np.random.default_rng([config.seed, epoch])
     order = rng.permutation(len(data.sim_train))
@@ -448,10 +454,11 @@ def make_batches(data: DAGANData, config: DAGANConfig, epoch: int, skip: int):
             continue
         real = data.real_profiles[real_rows].copy()
         real[flip] = real[flip][:, :, ::-1]
-        support = (np.ones(data.sim_train[rows].shape[:3] + (1,), np.float32) if data.sim_train_support is None
-                   else data.sim_train_support[rows])
-        yield {"simulated": data.sim_train[rows], "simulated_labels": data.sim_train_labels[rows],
-               "simulated_support": support, "real": real, "real_labels": data.real_labels[real_rows]}
+        batch = {"simulated": data.sim_train[rows], "simulated_labels": data.sim_train_labels[rows],
+                 "real": real, "real_labels": data.real_labels[real_rows]}
+        if data.sim_train_support is not None:
+            batch["simulated_support"] = data.sim_train_support[rows]
+        yield batch
 
 
 # ---------------------------------------------------------------------------------------------- networks
